@@ -1,0 +1,140 @@
+"""Mask classification: torchvision MobileNetV2 over face crops, three classes (types.LABELS).
+
+The weights file is a ``torch.save`` dict written by ``perception.train``::
+
+    {"arch": "mobilenet_v2", "width_mult": float, "input_size": int,
+     "labels": ["masked", "unmasked", "incorrect"], "mean": [..3], "std": [..3],
+     "state_dict": {...}, "metrics": {...}}
+
+so a file carries everything needed to rebuild its network; loading checks each part and
+names the file when something is wrong.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from perception.errors import InputError
+from perception.types import LABELS, Box, Classification
+
+#: The weights that ship with the package (trained by perception.train, see its model card).
+DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models",
+                               "mask_classifier.pt")
+#: How much context around the detector's box goes into a crop (fraction of box size).
+CROP_MARGIN = 0.15
+
+
+def build_model(width_mult: float = 1.0, num_classes: int = len(LABELS)):
+    """A torchvision MobileNetV2 with ``num_classes`` outputs and random weights."""
+    from torchvision.models import mobilenet_v2
+
+    if not 0.1 <= width_mult <= 2.0:
+        raise ValueError("width_mult must be in [0.1, 2.0], got %r" % (width_mult,))
+    return mobilenet_v2(weights=None, width_mult=width_mult, num_classes=num_classes)
+
+
+def crop_face(image_rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Cut a square crop around ``box`` (plus ``margin``), padding with edge pixels at borders.
+
+    Square crops keep the face's aspect ratio when resized; the same function cuts training
+    crops and live crops, so the classifier sees the same framing in both.
+    """
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
+    side = max(side, 4.0)
+    left, top = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    size = int(round(side))
+    height, width = image_rgb.shape[:2]
+    pad = max(0, -left, -top, left + size - width, top + size - height)
+    if pad:
+        image_rgb = np.pad(image_rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+        left, top = left + pad, top + pad
+    return image_rgb[top:top + size, left:left + size]
+
+
+class MaskClassifier:
+    """Labels face crops masked / unmasked / incorrect with a trained MobileNetV2."""
+
+    def __init__(self, weights_path: Optional[str] = None, device: str = "cpu") -> None:
+        import torch
+
+        self.weights_path = os.path.abspath(weights_path or DEFAULT_WEIGHTS)
+        checkpoint = load_checkpoint(self.weights_path)
+        self.labels: Tuple[str, ...] = tuple(checkpoint["labels"])
+        self.input_size = int(checkpoint["input_size"])
+        self.width_mult = float(checkpoint["width_mult"])
+        self.metrics: Dict = dict(checkpoint.get("metrics", {}))
+        self._mean = np.asarray(checkpoint.get("mean", (0.5, 0.5, 0.5)), dtype=np.float32)
+        self._std = np.asarray(checkpoint.get("std", (0.5, 0.5, 0.5)), dtype=np.float32)
+        self.device = torch.device(device)
+        self.model = build_model(self.width_mult, len(self.labels))
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as exc:
+            raise InputError(
+                "%s does not hold MobileNetV2 weights of width %.2f for %d classes (%s); "
+                "retrain with `python -m perception.train` or pass the right file"
+                % (self.weights_path, self.width_mult, len(self.labels),
+                   str(exc).splitlines()[0])) from None
+        self.model.eval().to(self.device)
+
+    def preprocess(self, crops_rgb: Sequence[np.ndarray]):
+        """Resize and normalise RGB uint8 crops into one NCHW float tensor."""
+        import cv2
+        import torch
+
+        batch = np.empty((len(crops_rgb), self.input_size, self.input_size, 3), np.float32)
+        for i, crop in enumerate(crops_rgb):
+            if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
+                raise InputError("a face crop must be a non-empty HxWx3 RGB image, got shape %s"
+                                 % (crop.shape,))
+            resized = cv2.resize(crop, (self.input_size, self.input_size),
+                                 interpolation=cv2.INTER_AREA)
+            batch[i] = resized.astype(np.float32) / 255.0
+        batch = (batch - self._mean) / self._std
+        return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
+
+    def classify(self, crops_rgb: Sequence[np.ndarray]) -> List[Classification]:
+        """Classify RGB crops in one batch; returns one Classification per crop, in order."""
+        import torch
+
+        if len(crops_rgb) == 0:
+            return []
+        with torch.no_grad():
+            logits = self.model(self.preprocess(crops_rgb))
+            probs = torch.softmax(logits, dim=1).cpu().numpy()
+        results = []
+        for row in probs:
+            best = int(np.argmax(row))
+            results.append(Classification(label=self.labels[best], score=float(row[best]),
+                                          probabilities=tuple(float(p) for p in row)))
+        return results
+
+
+def load_checkpoint(path: str) -> Dict:
+    """Read a classifier weights file, with an error naming the file for each way it can fail."""
+    import torch
+
+    if not os.path.isfile(path):
+        raise InputError("classifier weights %s do not exist; train them with "
+                         "`python -m perception.train` or pass --weights PATH" % path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated zip, pickle garbage, wrong format
+        raise InputError("classifier weights %s cannot be read (%s: %s); the file is truncated "
+                         "or not a mask_patrol weights file, retrain or re-check it out"
+                         % (path, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""))
+    needed = ("arch", "width_mult", "input_size", "labels", "state_dict")
+    if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in needed):
+        raise InputError("%s is not a mask_patrol classifier file (needs keys %s); "
+                         "retrain with `python -m perception.train`" % (path, ", ".join(needed)))
+    if checkpoint["arch"] != "mobilenet_v2":
+        raise InputError("%s holds a %r network, expected 'mobilenet_v2'"
+                         % (path, checkpoint["arch"]))
+    if tuple(checkpoint["labels"]) != LABELS:
+        raise InputError("%s was trained for labels %s, expected %s"
+                         % (path, list(checkpoint["labels"]), list(LABELS)))
+    return checkpoint

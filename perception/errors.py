@@ -1,0 +1,10 @@
+"""The one error type that perception raises for bad input, so CLIs can print one clear line."""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input from a user: a file that won't open, a wrong column, an empty folder.
+
+    The message names the input and says how to fix it; command-line tools print it as one
+    line and exit non-zero instead of showing a traceback.
+    """

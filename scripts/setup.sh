@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One idempotent set-up for mask_patrol: ROS 1, the project's venv (.venv), pinned Python
+# packages and the catkin build. Both README commands call it; a second run finds every
+# step done (by stamps that hash their inputs) and returns in about a second.
+#
+# On a robot with ROS Noetic (/opt/ros/noetic/setup.bash) it uses that ROS and installs no
+# apt packages for it; on Debian 12 it installs Debian's own ROS 1 packages.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+STAMPS="$VENV/.stamps"
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf '[setup] %s\n' "$*"; }
+digest() { cat "$@" | sha256sum | cut -c1-16; }
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+NOETIC=/opt/ros/noetic/setup.bash
+
+# --- 1. system packages -------------------------------------------------------------
+APT_PACKAGES=(
+  python3-venv python3-pip build-essential cmake
+  # rendering for the headless simulator and video encoding
+  libosmesa6 ffmpeg
+)
+if [ ! -f "$NOETIC" ]; then
+  APT_PACKAGES+=(
+    ros-core rosbash python3-rospy python3-roslaunch python3-rostest librostest-dev
+    catkin catkin-tools ros-message-generation ros-message-runtime python3-genpy
+    ros-std-msgs python3-std-msgs libstd-msgs-dev ros-geometry-msgs python3-geometry-msgs
+    libgeometry-msgs-dev ros-sensor-msgs python3-sensor-msgs libsensor-msgs-dev
+    ros-nav-msgs python3-nav-msgs libnav-msgs-dev python3-cv-bridge
+  )
+fi
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${#missing[@]} apt packages (ROS 1 from Debian, rendering, ffmpeg)..."
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  say "apt packages: already installed"
+fi
+
+# --- 2. the venv ----------------------------------------------------------------------
+# Debian's interpreter, not the pyenv one on PATH: only it can see rospy and cv_bridge.
+if [ -f "$NOETIC" ]; then BASE_PY=/usr/bin/python3; else BASE_PY=/usr/bin/python3; fi
+if [ ! -x "$VENV/bin/python3" ]; then
+  say "creating $VENV from $BASE_PY (--system-site-packages, to see rospy)"
+  "$BASE_PY" -m venv --system-site-packages "$VENV"
+fi
+mkdir -p "$STAMPS"
+
+want=$(digest "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/pyproject.toml")
+if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$want" ]; then
+  say "installing pinned Python packages into .venv (first time: several minutes)..."
+  "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
+  "$VENV/bin/pip" install -q --no-deps -r "$ROOT/requirements-nodeps.txt"
+  # The project itself (perception, behaviors, sim and their console scripts), editable.
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
+  "$VENV/bin/python3" -c "import cv2; assert hasattr(cv2, 'TrackerKCF_create'), 'cv2 lost KCF: opencv-contrib was overwritten'"
+  echo "$want" > "$STAMPS/pip"
+else
+  say "python packages: up to date"
+fi
+
+# --- 3. the catkin workspace ----------------------------------------------------------
+CATKIN_INPUTS=$(find "$ROOT/catkin_ws/src" -type f \( -name '*.msg' -o -name 'CMakeLists.txt' -o -name 'package.xml' -o -path '*/nodes/*' \) | sort)
+want=$(echo "$CATKIN_INPUTS" | xargs cat | sha256sum | cut -c1-16)
+if [ "$(cat "$STAMPS/catkin" 2>/dev/null)" != "$want" ] || [ ! -f "$ROOT/catkin_ws/devel/setup.bash" ]; then
+  say "building catkin_ws (messages, node wrappers)..."
+  (
+    set +u
+    [ -f "$NOETIC" ] && source "$NOETIC"
+    cd "$ROOT/catkin_ws"
+    catkin_make -DPYTHON_EXECUTABLE="$VENV/bin/python3" -DCATKIN_ENABLE_TESTING=OFF >"$STAMPS/catkin.log" 2>&1 \
+      || { tail -30 "$STAMPS/catkin.log"; echo "[setup] catkin_make failed; full log: $STAMPS/catkin.log"; exit 1; }
+  )
+  echo "$want" > "$STAMPS/catkin"
+else
+  say "catkin_ws: up to date"
+fi
+say "ready: source scripts/env.sh to use it"
