@@ -23,6 +23,8 @@ APT_PACKAGES=(
   python3-venv python3-pip build-essential cmake
   # rendering for the headless simulator and video encoding
   libosmesa6 ffmpeg
+  # world validation (`ign sdf -k`) and the tree viewer's headless-browser test
+  libsdformat-dev ignition-tools ruby chromium
 )
 if [ ! -f "$NOETIC" ]; then
   APT_PACKAGES+=(
