@@ -1,0 +1,122 @@
+"""The small adapter between ROS messages and the plain types the tree and perception use.
+
+It is the only module in behaviors/ that touches ROS message classes; it never creates
+nodes, publishers or subscribers (the node files do). Every conversion of outside input
+checks it and raises InputError with a message that names the problem, so a node can log it
+and keep the robot stopped instead of crashing.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import numpy as np
+
+from perception.errors import InputError
+from perception.types import FrameResult
+
+#: Frames larger than this (either side, pixels) are refused: a camera misconfiguration.
+MAX_FRAME_SIDE = 4096
+_ENCODINGS = {"bgr8": 3, "rgb8": 3, "mono8": 1, "bgra8": 4, "rgba8": 4}
+
+
+def image_to_bgr(msg) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 BGR, checking encoding and size."""
+    encoding = msg.encoding.lower()
+    if encoding not in _ENCODINGS:
+        raise InputError("camera image has encoding %r; mask_patrol needs one of %s "
+                         "(set the camera driver's output encoding)"
+                         % (msg.encoding, ", ".join(sorted(_ENCODINGS))))
+    check_frame_size(msg.width, msg.height)
+    channels = _ENCODINGS[encoding]
+    if msg.step < msg.width * channels or len(msg.data) < msg.step * msg.height:
+        raise InputError("camera image %dx%d %s has step %d and %d data bytes, too few for its "
+                         "size (a truncated or corrupt frame)"
+                         % (msg.width, msg.height, msg.encoding, msg.step, len(msg.data)))
+    buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
+    rows = buf.reshape(msg.height, msg.step)[:, :msg.width * channels]
+    image = rows.reshape(msg.height, msg.width, channels)
+    if encoding == "bgr8":
+        return image.copy()
+    if encoding == "rgb8":
+        return image[:, :, ::-1].copy()
+    if encoding == "mono8":
+        return np.repeat(image, 3, axis=2)
+    if encoding == "bgra8":
+        return image[:, :, :3].copy()
+    return image[:, :, 2::-1].copy()  # rgba8
+
+
+def compressed_to_bgr(msg) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png) -> BGR, with a clear error for bad data."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError("compressed camera image (format %r, %d bytes) cannot be decoded"
+                         % (msg.format, len(msg.data)))
+    check_frame_size(image.shape[1], image.shape[0])
+    return image
+
+
+def check_frame_size(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise InputError("camera image is empty (%dx%d)" % (width, height))
+    if width > MAX_FRAME_SIDE or height > MAX_FRAME_SIDE:
+        raise InputError("camera image %dx%d is larger than %d px a side; lower the camera "
+                         "resolution" % (width, height, MAX_FRAME_SIDE))
+
+
+def bgr_to_image(image: np.ndarray, header=None):
+    """BGR uint8 array -> sensor_msgs/Image (bgr8)."""
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = "bgr8"
+    msg.is_bigendian = 0
+    msg.step = msg.width * 3
+    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    return msg
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def quaternion_from_yaw(yaw: float) -> Tuple[float, float, float, float]:
+    return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))
+
+
+def odometry_to_pose(msg) -> Tuple[float, float, float, float, float]:
+    """nav_msgs/Odometry -> (x, y, yaw, linear velocity, angular velocity); NaN is refused."""
+    p = msg.pose.pose.position
+    q = msg.pose.pose.orientation
+    t = msg.twist.twist
+    values = (p.x, p.y, q.x, q.y, q.z, q.w, t.linear.x, t.angular.z)
+    if not all(math.isfinite(v) for v in values):
+        raise InputError("odometry contains NaN or infinite values (pose %.3g, %.3g; twist "
+                         "%.3g, %.3g); check the base driver" % (p.x, p.y, t.linear.x, t.angular.z))
+    return (p.x, p.y, yaw_from_quaternion(q.x, q.y, q.z, q.w), t.linear.x, t.angular.z)
+
+
+def frame_result_to_msg(result: Optional[FrameResult], header):
+    """FrameResult -> mask_patrol/FaceDetectionArray (empty when there is no result)."""
+    from mask_patrol.msg import FaceDetection, FaceDetectionArray
+
+    out = FaceDetectionArray()
+    out.header = header
+    for track in (result.tracks if result is not None else []):
+        det = FaceDetection()
+        det.x_min, det.y_min, det.x_max, det.y_max = (float(v) for v in track.box)
+        det.label = track.label
+        det.score = float(track.score)
+        det.face_score = float(track.face_score)
+        det.track_id = int(track.track_id)
+        points = list(track.landmarks)[:5]
+        flat = [float(c) for point in points for c in point]
+        det.landmarks = flat + [float("nan")] * (10 - len(flat))
+        out.detections.append(det)
+    return out
