@@ -35,18 +35,26 @@ def build_model(width_mult: float = 1.0, num_classes: int = len(LABELS)):
     return mobilenet_v2(weights=None, width_mult=width_mult, num_classes=num_classes)
 
 
+def crop_square(box: Box, margin: float = CROP_MARGIN) -> Tuple[int, int, int]:
+    """Where crop_face cuts: (left, top, side) in image pixels (may reach past the borders).
+
+    Separate so that tools which paint onto the crop (Grad-CAM overlays) can put the
+    result back in the right place.
+    """
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
+    side = max(side, 4.0)
+    return int(round(cx - side / 2.0)), int(round(cy - side / 2.0)), int(round(side))
+
+
 def crop_face(image_rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> np.ndarray:
     """Cut a square crop around ``box`` (plus ``margin``), padding with edge pixels at borders.
 
     Square crops keep the face's aspect ratio when resized; the same function cuts training
     crops and live crops, so the classifier sees the same framing in both.
     """
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
-    side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
-    side = max(side, 4.0)
-    left, top = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    size = int(round(side))
+    left, top, size = crop_square(box, margin)
     height, width = image_rgb.shape[:2]
     pad = max(0, -left, -top, left + size - width, top + size - height)
     if pad:
