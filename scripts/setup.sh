@@ -25,6 +25,8 @@ APT_PACKAGES=(
   libosmesa6 ffmpeg
   # world validation (`ign sdf -k`) and the tree viewer's headless-browser test
   libsdformat-dev ignition-tools ruby chromium
+  # `py-trees-render behaviors.tree.create_root` draws the tree's PNG/SVG with dot
+  graphviz
 )
 if [ ! -f "$NOETIC" ]; then
   APT_PACKAGES+=(
