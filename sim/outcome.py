@@ -1,0 +1,207 @@
+"""What happened in a simulated run, judged against its scenario's expected outcome.
+
+A run leaves three records: the simulator's ground-truth trace (``trace.jsonl``: robot
+pose, actor poses, the command the base obeyed, 10 Hz of simulated time, and a first line
+with the camera geometry), the patrol node's event log (``events.jsonl``: mode changes,
+alerts) and the alert store. The alert store knows faces only as image boxes, so each alert
+is attributed to the actor whose head the camera saw at that bearing and distance. The
+demo's summary and the scenario tests both read an ``Outcome``; neither re-derives it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from perception.errors import InputError
+
+
+@dataclass
+class Trace:
+    meta: Dict[str, Any]
+    rows: List[Dict[str, Any]]
+
+    def at(self, t: float) -> Dict[str, Any]:
+        """The row nearest in time to ``t``."""
+        if not self.rows:
+            raise InputError("the trace has no rows: did the simulator run?")
+        lo, hi = 0, len(self.rows) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.rows[mid]["t"] < t:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo > 0 and abs(self.rows[lo - 1]["t"] - t) < abs(self.rows[lo]["t"] - t):
+            lo -= 1
+        return self.rows[lo]
+
+
+def read_jsonl(path: str) -> List[Dict[str, Any]]:
+    rows = []
+    try:
+        with open(path, "r") as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    # The last line may be cut short by a kill; earlier lines must be whole.
+                    if handle.readline():
+                        raise InputError("%s line %d is not JSON" % (path, number))
+    except OSError as exc:
+        raise InputError("cannot read %s (%s): was the run started with trace:=true?"
+                         % (path, exc.strerror or exc))
+    return rows
+
+
+def read_trace(path: str) -> Trace:
+    rows = read_jsonl(path)
+    meta = rows[0]["meta"] if rows and "meta" in rows[0] else {}
+    return Trace(meta=meta, rows=[r for r in rows if "t" in r])
+
+
+def wrap(angle: float) -> float:
+    return math.atan2(math.sin(angle), math.cos(angle))
+
+
+def actor_in_image(row: Dict[str, Any], actor: str, meta: Dict[str, Any]
+                   ) -> Optional[Tuple[float, float]]:
+    """(u pixel of the actor's head centre, distance from the camera), None if behind it."""
+    rx, ry, ryaw = row["robot"]
+    cam_x = float(meta.get("camera_x", 0.0))
+    cx = rx + cam_x * math.cos(ryaw)
+    cy = ry + cam_x * math.sin(ryaw)
+    ax, ay = row["actors"][actor][:2]
+    bearing = wrap(math.atan2(ay - cy, ax - cx) - ryaw)
+    if abs(bearing) >= math.pi / 2:
+        return None
+    dist = math.hypot(ax - cx, ay - cy)
+    u = meta["cx"] - meta["fx"] * math.tan(bearing)
+    return u, dist
+
+
+def attribute(box: Sequence[float], row: Dict[str, Any], meta: Dict[str, Any]) -> Optional[str]:
+    """The actor most likely behind a face box seen from the robot pose in ``row``.
+
+    Scores horizontal position (predicted vs box centre) and size (the face height the
+    camera would see at that distance vs the box height); None when no actor is in view.
+    """
+    width = float(meta.get("width", 640))
+    face_h = float(meta.get("face_height", 0.2))
+    u_box = (box[0] + box[2]) / 2.0
+    h_box = max(1.0, box[3] - box[1])
+    best, best_cost = None, float("inf")
+    for actor in row["actors"]:
+        seen = actor_in_image(row, actor, meta)
+        if seen is None:
+            continue
+        u, dist = seen
+        if u < -0.1 * width or u > 1.1 * width:
+            continue
+        h_pred = meta["fy"] * face_h / max(dist, 0.1)
+        cost = abs(u - u_box) / width + 0.3 * abs(math.log(h_pred / h_box))
+        if cost < best_cost:
+            best, best_cost = actor, cost
+    return best
+
+
+@dataclass
+class Outcome:
+    """The judged run. ``ok`` is True when every expectation of the scenario holds."""
+
+    world: str
+    expected_alert: Tuple[str, ...]
+    expected_no_alert: Tuple[str, ...]
+    alerts: List[Dict[str, Any]] = field(default_factory=list)   # each with "actor"
+    sim_time: float = 0.0
+    distance_driven: float = 0.0
+    follow_time: float = 0.0
+    min_clearance: float = float("inf")
+    min_clearance_what: str = ""
+    min_clearance_allowed: float = 0.0
+    time_limit: float = 0.0
+
+    def alerts_for(self, actor: str) -> List[Dict[str, Any]]:
+        return [a for a in self.alerts if a["actor"] == actor]
+
+    @property
+    def missing(self) -> List[str]:
+        return [a for a in self.expected_alert
+                if not any(x["stamp"] <= self.time_limit for x in self.alerts_for(a))]
+
+    @property
+    def duplicated(self) -> List[str]:
+        return [a for a in self.expected_alert if len(self.alerts_for(a)) > 1]
+
+    @property
+    def unexpected(self) -> List[Dict[str, Any]]:
+        return [a for a in self.alerts if a["actor"] not in self.expected_alert]
+
+    @property
+    def ok(self) -> bool:
+        return (not self.missing and not self.duplicated and not self.unexpected
+                and self.min_clearance >= self.min_clearance_allowed)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {
+            "world": self.world, "ok": self.ok, "sim_time_s": round(self.sim_time, 1),
+            "alerts_expected": list(self.expected_alert),
+            "alerts_raised": [{k: a[k] for k in ("id", "actor", "label", "score", "stamp",
+                                                 "track_id")} for a in self.alerts],
+            "missing": self.missing, "duplicated": self.duplicated,
+            "unexpected": [a["actor"] or "unknown" for a in self.unexpected],
+            "follow_time_s": round(self.follow_time, 1),
+            "distance_driven_m": round(self.distance_driven, 2),
+            "min_clearance_m": round(self.min_clearance, 3),
+            "min_clearance_to": self.min_clearance_what,
+            "min_clearance_allowed_m": self.min_clearance_allowed,
+        }
+
+
+def mode_intervals(events: List[Dict[str, Any]], end: float) -> List[Tuple[str, float, float]]:
+    """(mode, start, end) from the node's mode-change events."""
+    changes = [(e["t"], e["mode"]) for e in events if e.get("event") == "mode"]
+    out = []
+    for i, (t, mode) in enumerate(changes):
+        t_end = changes[i + 1][0] if i + 1 < len(changes) else end
+        out.append((mode, t, t_end))
+    return out
+
+
+def judge_run(scenario, run_dir: str) -> Outcome:
+    """Read a run folder (trace.jsonl, events.jsonl, alerts.sqlite) and judge it."""
+    from behaviors.alerts import read_alerts
+
+    trace = read_trace(os.path.join(run_dir, "trace.jsonl"))
+    events_path = os.path.join(run_dir, "events.jsonl")
+    events = read_jsonl(events_path) if os.path.exists(events_path) else []
+    db = os.path.join(run_dir, "alerts.sqlite")
+    records = read_alerts(db) if os.path.exists(db) else []
+    outcome = Outcome(world=scenario.name, expected_alert=tuple(scenario.expect_alert),
+                      expected_no_alert=tuple(scenario.expect_no_alert),
+                      min_clearance_allowed=scenario.min_clearance,
+                      time_limit=scenario.time_limit)
+    if not trace.rows:
+        return outcome
+    outcome.sim_time = trace.rows[-1]["t"] - trace.rows[0]["t"]
+    for a, b in zip(trace.rows, trace.rows[1:]):
+        outcome.distance_driven += math.hypot(b["robot"][0] - a["robot"][0],
+                                              b["robot"][1] - a["robot"][1])
+    for row in trace.rows:
+        if row["clearance"] < outcome.min_clearance:
+            outcome.min_clearance, outcome.min_clearance_what = row["clearance"], row["nearest"]
+    for mode, start, end in mode_intervals(events, trace.rows[-1]["t"]):
+        if mode.lower().startswith("follow"):
+            outcome.follow_time += end - start
+    for record in records:
+        row = trace.at(record.stamp)
+        outcome.alerts.append({"id": record.id, "stamp": record.stamp, "label": record.label,
+                               "score": record.score, "track_id": record.track_id,
+                               "box": record.box, "face_path": record.face_path,
+                               "actor": attribute(record.box, row, trace.meta)})
+    return outcome

@@ -1,0 +1,183 @@
+"""The simulator's ROS face: publish what Gazebo's TurtleBot3 plugins publish, obey cmd_vel.
+
+``camera/image_raw`` + ``camera/camera_info`` (libgazebo_ros_camera), ``odom``
+(libgazebo_ros_diff_drive) and ``/clock``; ``cmd_vel`` in. A node that reads these topics
+cannot tell this simulator from Gazebo. Beyond Gazebo it can write a ground-truth trace
+(JSON lines: robot, actors, the command it obeyed) and a top-down video for the summary and
+the scenario tests, and it can be told to stall its camera (``sim/stall_camera``, seconds) to
+test the robot's watchdogs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Optional
+
+import rospy
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Float64
+
+from behaviors.ros_io import bgr_to_image, quaternion_from_yaw
+from perception.recording import ConstantRateVideoWriter
+
+
+class SimBridge:
+    """Runs a Simulator in (paced) simulated time and mirrors it onto ROS topics."""
+
+    def __init__(self, simulator, camera_rate: float = 15.0, odom_rate: float = 50.0,
+                 physics_dt: float = 0.01, cmd_vel_timeout: float = 0.5,
+                 real_time_factor: float = 1.0, duration: float = 0.0,
+                 output_dir: Optional[str] = None, record: bool = False,
+                 trace: bool = False) -> None:
+        if camera_rate <= 0 or odom_rate <= 0 or physics_dt <= 0:
+            raise ValueError("camera_rate, odom_rate and physics_dt must be > 0")
+        if real_time_factor < 0:
+            raise ValueError("real_time_factor must be >= 0 (0 = as fast as possible)")
+        self.sim = simulator
+        self.camera_period = 1.0 / camera_rate
+        self.odom_period = 1.0 / odom_rate
+        self.physics_dt = physics_dt
+        self.cmd_vel_timeout = cmd_vel_timeout
+        self.real_time_factor = real_time_factor
+        self.duration = duration
+        self.output_dir = output_dir
+        self._cmd = (0.0, 0.0)
+        self._cmd_stamp = -1e9
+        self._stall_until = -1.0
+        self._topdown: Optional[ConstantRateVideoWriter] = None
+        self._camera_video: Optional[ConstantRateVideoWriter] = None
+        self._trace_file = None
+        if output_dir and (record or trace):
+            os.makedirs(output_dir, exist_ok=True)
+        if output_dir and record:
+            self._topdown = ConstantRateVideoWriter(os.path.join(output_dir, "topdown.mp4"), 10.0)
+        if output_dir and trace:
+            self._trace_file = open(os.path.join(output_dir, "trace.jsonl"), "w")
+
+        self.clock_pub = rospy.Publisher("/clock", Clock, queue_size=10)
+        self.image_pub = rospy.Publisher("camera/image_raw", _image_type(), queue_size=2)
+        self.info_pub = rospy.Publisher("camera/camera_info", CameraInfo, queue_size=2)
+        self.odom_pub = rospy.Publisher("odom", Odometry, queue_size=10)
+        rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
+        rospy.Subscriber("sim/stall_camera", Float64, self._on_stall, queue_size=5)
+
+    # --- inputs ------------------------------------------------------------------------
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        self._cmd = (float(msg.linear.x), float(msg.angular.z))
+        self._cmd_stamp = self.sim.time
+
+    def _on_stall(self, msg: Float64) -> None:
+        self._stall_until = self.sim.time + float(msg.data)
+        rospy.logwarn("sim: camera stalled for %.2f s of simulated time", msg.data)
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self) -> None:
+        """Step, publish and pace until shutdown or ``duration`` simulated seconds."""
+        next_camera = 0.0
+        next_odom = 0.0
+        next_trace = 0.0
+        wall_start = time.monotonic()
+        sim_start = self.sim.time
+        try:
+            while not rospy.is_shutdown():
+                now = self.sim.time
+                if self.duration > 0 and now - sim_start >= self.duration:
+                    rospy.loginfo("sim: %.1f s of simulated time done, stopping", self.duration)
+                    break
+                cmd = self._cmd if now - self._cmd_stamp <= self.cmd_vel_timeout else (0.0, 0.0)
+                self.sim.set_cmd_vel(*cmd)
+                self.sim.step(self.physics_dt)
+                now = self.sim.time
+                self.clock_pub.publish(Clock(clock=rospy.Time.from_sec(now)))
+                if now >= next_odom:
+                    self._publish_odom(now)
+                    next_odom += self.odom_period
+                if now >= next_camera:
+                    self._publish_camera(now)
+                    next_camera += self.camera_period
+                if now >= next_trace:
+                    self._write_trace(now, cmd)
+                    next_trace += 0.1
+                if self.real_time_factor > 0:
+                    ahead = (now - sim_start) / self.real_time_factor - (time.monotonic() - wall_start)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        finally:
+            self.close()
+        wall = time.monotonic() - wall_start
+        rospy.loginfo("sim: real-time factor over the run %.2f", (self.sim.time - sim_start) / max(wall, 1e-6))
+
+    def _publish_odom(self, now: float) -> None:
+        x, y, yaw, v, w = self.sim.odometry()
+        msg = Odometry()
+        msg.header.stamp = rospy.Time.from_sec(now)
+        msg.header.frame_id = "odom"
+        msg.child_frame_id = "base_footprint"
+        msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
+        q = quaternion_from_yaw(yaw)
+        o = msg.pose.pose.orientation
+        o.x, o.y, o.z, o.w = q
+        msg.twist.twist.linear.x = v
+        msg.twist.twist.angular.z = w
+        self.odom_pub.publish(msg)
+
+    def _publish_camera(self, now: float) -> None:
+        if self._topdown is not None:
+            self._topdown.add(self.sim.render_topdown(), now)
+        if now < self._stall_until:
+            return
+        frame = self.sim.render_camera()
+        stamp = rospy.Time.from_sec(now)
+        image = bgr_to_image(frame)
+        image.header.stamp = stamp
+        image.header.frame_id = "camera_rgb_optical_frame"
+        self.image_pub.publish(image)
+        self.info_pub.publish(self._camera_info(stamp, frame.shape[1], frame.shape[0]))
+
+    def _camera_info(self, stamp, width: int, height: int) -> CameraInfo:
+        fx, fy, cx, cy = self.sim.camera_intrinsics()
+        info = CameraInfo()
+        info.header.stamp = stamp
+        info.header.frame_id = "camera_rgb_optical_frame"
+        info.width, info.height = width, height
+        info.distortion_model = "plumb_bob"
+        info.D = [0.0] * 5
+        info.K = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+        info.R = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.P = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    def _write_trace(self, now: float, cmd) -> None:
+        if self._trace_file is None:
+            return
+        x, y, yaw, v, w = self.sim.odometry()
+        clearance, what = self.sim.min_clearance()
+        row = {
+            "t": round(now, 3),
+            "robot": [round(x, 4), round(y, 4), round(yaw, 4)],
+            "cmd": [round(cmd[0], 4), round(cmd[1], 4)],
+            "camera_stalled": now < self._stall_until,
+            "actors": {k: [round(c, 4) for c in pose] for k, pose in self.sim.actor_poses().items()},
+            "clearance": round(float(clearance), 4),
+            "nearest": what,
+        }
+        self._trace_file.write(json.dumps(row) + "\n")
+        self._trace_file.flush()
+
+    def close(self) -> None:
+        for writer in (self._topdown, self._camera_video):
+            if writer is not None:
+                writer.close()
+        if self._trace_file is not None:
+            self._trace_file.close()
+            self._trace_file = None
+
+
+def _image_type():
+    from sensor_msgs.msg import Image
+
+    return Image
