@@ -80,7 +80,7 @@ if [ "$(cat "$STAMPS/catkin" 2>/dev/null)" != "$want" ] || [ ! -f "$ROOT/catkin_
     set +u
     [ -f "$NOETIC" ] && source "$NOETIC"
     cd "$ROOT/catkin_ws"
-    catkin_make -DPYTHON_EXECUTABLE="$VENV/bin/python3" -DCATKIN_ENABLE_TESTING=OFF >"$STAMPS/catkin.log" 2>&1 \
+    catkin_make --force-cmake -DPYTHON_EXECUTABLE="$VENV/bin/python3" -DCATKIN_ENABLE_TESTING=OFF >"$STAMPS/catkin.log" 2>&1 \
       || { tail -30 "$STAMPS/catkin.log"; echo "[setup] catkin_make failed; full log: $STAMPS/catkin.log"; exit 1; }
   )
   echo "$want" > "$STAMPS/catkin"
