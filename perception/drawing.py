@@ -51,8 +51,9 @@ def draw_tracks(frame_bgr: np.ndarray, tracks: Sequence[Track], fps: Optional[fl
         text = track_caption(track)
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
         ty = y1 - 4 if y1 - th - base - 4 >= 0 else min(height - base, y2 + th + 4)
-        cv2.rectangle(image, (x1, ty - th - base), (x1 + tw + 4, ty + base // 2), color, -1)
-        cv2.putText(image, text, (x1 + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX,
+        tx = max(0, min(x1, width - tw - 4))  # keep the caption inside the frame
+        cv2.rectangle(image, (tx, ty - th - base), (tx + tw + 4, ty + base // 2), color, -1)
+        cv2.putText(image, text, (tx + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX,
                     font_scale, (255, 255, 255), thick, cv2.LINE_AA)
     if fps is not None:
         _outlined_text(image, "%.1f fps" % fps, (8, 8 + int(24 * font_scale / 0.6)),

@@ -105,7 +105,16 @@ class FrameSource:
     def _open_capture(self, target, message: str) -> None:
         import cv2
 
-        capture = cv2.VideoCapture(target)
+        # OpenCV and FFmpeg log their own warnings for a missing camera or an undecodable
+        # file; our InputError says it once, so keep them quiet while opening. (FFmpeg
+        # reads its level once, when OpenCV first opens a file; a user's setting wins.)
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(0)
+        try:
+            capture = cv2.VideoCapture(target)
+        finally:
+            cv2.setLogLevel(level)
         if not capture.isOpened():
             capture.release()
             raise InputError(message)
