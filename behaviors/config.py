@@ -1,0 +1,116 @@
+"""Every tunable number of the behaviour tree in one validated dataclass.
+
+The ROS node fills it from parameters (``Config.from_dict(rospy.get_param("~"))``), tests
+build it directly, and ``create_root()`` uses the defaults so the tree can be drawn with no
+arguments. Validation happens at construction, so a typo'd gain fails at start-up with the
+field's name instead of as a runaway robot later.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Mapping, Tuple
+
+Waypoint = Tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Behaviour tree settings. Times are seconds of the injected clock (sim time works)."""
+
+    #: How often the node ticks the tree (Hz). The tree does not time itself; the node does.
+    tick_hz: float = 10.0
+    #: A camera frame older than this stops the robot (twist_mux's common 0.5 s timeout).
+    camera_stale_s: float = 0.5
+    #: Odometry older than this stops the robot: we cannot steer without knowing where we are.
+    odometry_stale_s: float = 0.5
+    #: A perception result about a frame older than this is not used to steer towards a face;
+    #: the robot waits for a newer one (MTCNN may take 0.1-1 s per frame on a busy CPU).
+    result_max_age_s: float = 1.0
+    #: A track must be confirmed by the detector in this many frames (Track.hits) before the
+    #: robot follows it or raises an alert: one-frame false positives are common.
+    confirm_frames: int = 3
+
+    #: Visual servo: turn rate (rad/s) per unit of normalised horizontal error (edge = 1).
+    follow_k_angular: float = 0.8
+    #: Visual servo: forward speed (m/s) per unit of relative face-height error.
+    follow_k_linear: float = 0.4
+    #: Face height, as a fraction of the frame height, at which the robot stops closing in
+    #: (about 1.3 m from a face with a 60-degree, 640x480 camera).
+    target_face_height: float = 0.18
+    #: Give up a follow when the target has not been seen for this long.
+    lost_timeout_s: float = 3.0
+    #: Give up a follow after this long even if the person is still in view.
+    follow_budget_s: float = 60.0
+    #: After a follow ends, do not start another one for this long (resume the patrol).
+    cooldown_s: float = 30.0
+
+    #: Speed limits for every command the tree writes (TurtleBot3 waffle: 0.26 m/s, 1.8 rad/s).
+    max_linear_speed: float = 0.3
+    max_angular_speed: float = 1.0
+
+    #: Patrol: go-to-goal gains and the distance at which a waypoint counts as reached.
+    goal_k_linear: float = 0.5
+    goal_k_angular: float = 1.5
+    #: Turn on the spot while the goal is more than this off the nose (radians).
+    goal_heading_tolerance: float = 0.5
+    waypoint_tolerance: float = 0.25
+    #: Patrol route in the odometry frame, visited in order and looped; empty = stand still.
+    #: Load a file with behaviors.waypoints.load_waypoints().
+    waypoints: Tuple[Waypoint, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "waypoints":
+                continue
+            if f.name == "confirm_frames":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ValueError("confirm_frames must be an integer >= 1, got %r" % (value,))
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise ValueError("%s must be a finite number, got %r" % (f.name, value))
+            minimum_ok = value >= 0 if f.name == "cooldown_s" else value > 0
+            if not minimum_ok:
+                raise ValueError("%s must be %s, got %r"
+                                 % (f.name, ">= 0" if f.name == "cooldown_s" else "> 0", value))
+        if self.target_face_height >= 1.0:
+            raise ValueError("target_face_height is a fraction of the frame height and must "
+                             "be < 1, got %r" % (self.target_face_height,))
+        if self.goal_heading_tolerance >= math.pi / 2.0:
+            raise ValueError("goal_heading_tolerance must be < pi/2, got %r"
+                             % (self.goal_heading_tolerance,))
+        object.__setattr__(self, "waypoints", _check_waypoints(self.waypoints))
+
+    @property
+    def tick_period_s(self) -> float:
+        return 1.0 / self.tick_hz
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Config":
+        """Build from a mapping (ROS params, YAML); unknown keys are refused by name.
+
+        Keys that are not fields are an error rather than ignored: a misspelt parameter
+        would otherwise silently keep its default.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError("unknown behaviour-tree setting(s) %s; known settings are %s"
+                             % (", ".join(unknown), ", ".join(sorted(known))))
+        kwargs: Dict[str, Any] = dict(values)
+        if "waypoints" in kwargs:
+            kwargs["waypoints"] = _check_waypoints(kwargs["waypoints"])
+        return cls(**kwargs)
+
+
+def _check_waypoints(waypoints: Any) -> Tuple[Waypoint, ...]:
+    try:
+        points = tuple((float(p[0]), float(p[1])) for p in waypoints)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValueError("waypoints must be a sequence of (x, y) pairs, got %r" % (waypoints,))
+    for i, (x, y) in enumerate(points):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError("waypoints[%d] must be finite, got (%r, %r)" % (i, x, y))
+    return points

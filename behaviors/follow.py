@@ -1,0 +1,236 @@
+"""Follow a person without a mask: pick a confirmed track, raise its alert once, servo to it.
+
+The branch is a sequence without memory, so its guard is re-checked every tick (the
+py_trees eternal-guard idiom)::
+
+    Follow Unmasked (Sequence, memory=False)
+    ├── Unmasked Confirmed?   picks a target, or keeps the one being followed
+    ├── Raise Alert           once per track id, through an injected sink
+    └── Servo To Face         visual servoing; gives up when lost or out of time
+
+What is being followed lives on the blackboard (``/follow/target``), not inside a
+behaviour, so a safety stop that preempts the branch for a moment does not forget it, and
+the viewer shows it. Giving up starts a cool-down (``/follow/cooldown_until``) during which
+no follow starts and the patrol resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import py_trees
+
+from behaviors import blackboard_keys as keys
+from behaviors.alerts import AlertEvent
+from behaviors.config import Config
+from behaviors.control import ZERO, VisualServo
+from behaviors.safety import VelocityBehaviour, read
+from perception.types import ALERT_LABELS, Box
+
+Clock = Callable[[], float]
+#: Receives each alert exactly once per track; must return quickly (see alerts.AlertWriter).
+AlertSink = Callable[[AlertEvent], None]
+_READ = py_trees.common.Access.READ
+_WRITE = py_trees.common.Access.WRITE
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FollowTarget:
+    """The track being followed and what is known of it."""
+
+    track_id: int
+    label: str
+    #: Clock time the follow started (the follow budget counts from here).
+    started_at: float
+    #: Stamp of the newest frame in which the track was seen (the lost timeout counts from
+    #: here).
+    last_seen: float
+    box: Box
+    frame_size: Tuple[int, int]
+
+
+class SelectTarget(py_trees.behaviour.Behaviour):
+    """Guard: SUCCESS while a follow is under way or a new one can start, else FAILURE.
+
+    A new follow starts on the largest (closest) track whose label needs an alert, that
+    the detector has confirmed in at least ``confirm_frames`` frames, that the tracker has
+    not lost, in a fresh perception result, and not during the cool-down.
+    """
+
+    def __init__(self, name: str, config: Config, clock: Clock) -> None:
+        super().__init__(name)
+        self.config = config
+        self.clock = clock
+        self.blackboard = self.attach_blackboard_client(name=name)
+        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.PATROL_RESUME_NEAREST):
+            self.blackboard.register_key(key=key, access=_WRITE)
+
+    def update(self) -> py_trees.common.Status:
+        now = self.clock()
+        target = read(self.blackboard, keys.FOLLOW_TARGET)
+        if target is not None:
+            self.feedback_message = "following track %d (%s)" % (target.track_id, target.label)
+            return py_trees.common.Status.SUCCESS
+        cooldown_until = read(self.blackboard, keys.FOLLOW_COOLDOWN_UNTIL, 0.0)
+        if now < cooldown_until:
+            self.feedback_message = "cooling down after a follow, %.0f s left" % (
+                cooldown_until - now)
+            return py_trees.common.Status.FAILURE
+        output = read(self.blackboard, keys.PERCEPTION)
+        if output is None:
+            self.feedback_message = "no perception result yet"
+            return py_trees.common.Status.FAILURE
+        age = now - output.stamp
+        if age > self.config.result_max_age_s:
+            self.feedback_message = "perception result %.1f s old, too old to act on" % age
+            return py_trees.common.Status.FAILURE
+        candidates = [t for t in output.result.tracks
+                      if t.label in ALERT_LABELS and t.hits >= self.config.confirm_frames
+                      and t.lost_frames == 0]
+        if not candidates:
+            waiting = [t for t in output.result.tracks if t.label in ALERT_LABELS]
+            self.feedback_message = (
+                "no confirmed unmasked face (%d track(s), %d unconfirmed unmasked)"
+                % (len(output.result.tracks), len(waiting)))
+            return py_trees.common.Status.FAILURE
+        best = max(candidates, key=lambda t: t.box[3] - t.box[1])
+        self.blackboard.set(keys.FOLLOW_TARGET, FollowTarget(
+            track_id=best.track_id, label=best.label, started_at=now, last_seen=output.stamp,
+            box=best.box, frame_size=output.frame_size), overwrite=True)
+        # The follow takes the robot off its route: resume the patrol from the nearest point.
+        self.blackboard.set(keys.PATROL_RESUME_NEAREST, True, overwrite=True)
+        self.feedback_message = "new target: track %d (%s, %d hits)" % (
+            best.track_id, best.label, best.hits)
+        return py_trees.common.Status.SUCCESS
+
+
+class RaiseAlert(py_trees.behaviour.Behaviour):
+    """Hand the target's alert to the sink once per track id; SUCCESS either way.
+
+    The event carries the frame the track was found in (for the snapshots) and the robot's
+    pose. Following goes on while an alert waits for a frame that shows the track, or after
+    the sink raised (it is retried next tick): chasing the person is still useful.
+    Without a sink (drawing the tree, some tests) the alert is only logged.
+    """
+
+    def __init__(self, name: str, clock: Clock, alert_sink: Optional[AlertSink]) -> None:
+        super().__init__(name)
+        if alert_sink is not None and not callable(alert_sink):
+            raise ValueError("alert_sink must be callable (AlertEvent -> None), got %r"
+                             % (alert_sink,))
+        self.clock = clock
+        self.alert_sink = alert_sink
+        self.blackboard = self.attach_blackboard_client(name=name)
+        for key in (keys.FOLLOW_TARGET, keys.PERCEPTION, keys.ODOMETRY):
+            self.blackboard.register_key(key=key, access=_READ)
+        self.blackboard.register_key(key=keys.ALERTED_TRACKS, access=_WRITE)
+
+    def update(self) -> py_trees.common.Status:
+        target = read(self.blackboard, keys.FOLLOW_TARGET)
+        if target is None:
+            self.feedback_message = "no target"
+            return py_trees.common.Status.FAILURE
+        alerted = read(self.blackboard, keys.ALERTED_TRACKS, ())
+        if target.track_id in alerted:
+            self.feedback_message = "alert for track %d already raised" % target.track_id
+            return py_trees.common.Status.SUCCESS
+        output = read(self.blackboard, keys.PERCEPTION)
+        track = output.track(target.track_id) if output is not None else None
+        if track is None or track.lost_frames > 0:
+            self.feedback_message = "waiting for a frame that shows track %d" % target.track_id
+            return py_trees.common.Status.SUCCESS
+        odometry = read(self.blackboard, keys.ODOMETRY)
+        event = AlertEvent(stamp=self.clock(), track=dataclasses.replace(track),
+                           frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
+                           robot_pose=odometry.value if odometry is not None else None)
+        if self.alert_sink is None:
+            _log.warning("no alert sink: alert for track %d (%s) is not stored",
+                         track.track_id, track.label)
+        else:
+            try:
+                self.alert_sink(event)
+            except Exception as exc:
+                _log.exception("alert sink failed for track %d", track.track_id)
+                self.feedback_message = "alert for track %d failed (%s), will retry" % (
+                    track.track_id, exc)
+                return py_trees.common.Status.SUCCESS
+        self.blackboard.set(keys.ALERTED_TRACKS, tuple(alerted) + (track.track_id,),
+                            overwrite=True)
+        self.feedback_message = "alert raised for track %d (%s %.2f)" % (
+            track.track_id, track.label, track.score)
+        return py_trees.common.Status.SUCCESS
+
+
+class ServoToFace(VelocityBehaviour):
+    """Visual servoing on the target's face box; RUNNING while following.
+
+    Steers only on a fresh sighting (no older than ``result_max_age_s``); otherwise it
+    holds still and waits, because steering on an old box overshoots. FAILURE (give up,
+    start the cool-down, drop the target) when the track has been out of sight for
+    ``lost_timeout_s``, the ``follow_budget_s`` is spent, or the person now wears a mask.
+    """
+
+    def __init__(self, name: str, config: Config, clock: Clock) -> None:
+        super().__init__(name)
+        self.config = config
+        self.clock = clock
+        self.servo = VisualServo(config.follow_k_linear, config.follow_k_angular,
+                                 config.target_face_height, config.max_linear_speed,
+                                 config.max_angular_speed)
+        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL):
+            self.blackboard.register_key(key=key, access=_WRITE)
+
+    def update(self) -> py_trees.common.Status:
+        now = self.clock()
+        target = read(self.blackboard, keys.FOLLOW_TARGET)
+        if target is None:
+            self.command(ZERO)
+            self.feedback_message = "no target"
+            return py_trees.common.Status.FAILURE
+        output = read(self.blackboard, keys.PERCEPTION)
+        track = output.track(target.track_id) if output is not None else None
+        if track is not None and track.lost_frames == 0 and output.stamp >= target.last_seen:
+            if track.label not in ALERT_LABELS:
+                return self._give_up(now, "track %d now wears a mask" % target.track_id)
+            target = dataclasses.replace(target, last_seen=output.stamp, box=track.box,
+                                         label=track.label, frame_size=output.frame_size)
+            self.blackboard.set(keys.FOLLOW_TARGET, target, overwrite=True)
+        unseen = now - target.last_seen
+        if unseen > self.config.lost_timeout_s:
+            return self._give_up(now, "lost track %d for %.1f s" % (target.track_id, unseen))
+        if now - target.started_at > self.config.follow_budget_s:
+            return self._give_up(now, "follow budget of %.0f s spent on track %d"
+                                 % (self.config.follow_budget_s, target.track_id))
+        if unseen > self.config.result_max_age_s:
+            self.command(ZERO)
+            self.feedback_message = "track %d out of sight for %.1f s, waiting" % (
+                target.track_id, unseen)
+            return py_trees.common.Status.RUNNING
+        twist = self.servo.command(target.box, target.frame_size)
+        self.command(twist)
+        self.feedback_message = "following track %d: %.2f m/s, %.2f rad/s" % (
+            target.track_id, twist.linear_x, twist.angular_z)
+        return py_trees.common.Status.RUNNING
+
+    def _give_up(self, now: float, why: str) -> py_trees.common.Status:
+        self.command(ZERO)
+        self.blackboard.set(keys.FOLLOW_TARGET, None, overwrite=True)
+        self.blackboard.set(keys.FOLLOW_COOLDOWN_UNTIL, now + self.config.cooldown_s,
+                            overwrite=True)
+        self.feedback_message = "gave up: %s; cooling down %.0f s" % (why, self.config.cooldown_s)
+        _log.info("follow ended: %s", why)
+        return py_trees.common.Status.FAILURE
+
+
+def create_follow_branch(config: Config, clock: Clock,
+                         alert_sink: Optional[AlertSink]) -> py_trees.behaviour.Behaviour:
+    return py_trees.composites.Sequence(name="Follow Unmasked", memory=False, children=[
+        SelectTarget("Unmasked Confirmed?", config, clock),
+        RaiseAlert("Raise Alert", clock, alert_sink),
+        ServoToFace("Servo To Face", config, clock),
+    ])

@@ -1,0 +1,202 @@
+"""Following a person without a mask: confirmation, one alert per track, servoing, giving up."""
+from __future__ import annotations
+
+import cv2
+import py_trees
+
+from behaviors import blackboard_keys as keys
+from behaviors.alerts import AlertEvent, AlertStore
+from behaviors.config import Config
+from behaviors.control import ZERO
+from tree_harness import FACE_BOX, TreeHarness, make_track, real_frame
+
+CONFIG = Config(waypoints=((3.0, 0.0), (3.0, 3.0)), lost_timeout_s=2.0, follow_budget_s=20.0,
+                cooldown_s=10.0, confirm_frames=3)
+SMALL_FACE_RIGHT = (480.0, 200.0, 520.0, 240.0)
+
+
+def test_confirmed_unmasked_track_is_followed_with_exactly_one_alert():
+    h = TreeHarness(CONFIG)
+    for _ in range(50):
+        h.see([make_track(4, box=SMALL_FACE_RIGHT)])
+        command = h.tick()
+        assert h.tip() == "Servo To Face"
+        assert command.linear_x > 0  # the face looks small: close in
+        assert command.angular_z < 0  # the face is right of centre: turn right
+    assert len(h.alerts) == 1
+    event = h.alerts[0]
+    assert isinstance(event, AlertEvent)
+    assert event.track.track_id == 4 and event.track.label == "unmasked"
+    assert event.frame_bgr is real_frame()
+    assert event.robot_pose is not None and event.robot_pose.x == 0.0
+    assert h.read(keys.ALERTED_TRACKS) == (4,)
+
+
+def test_alert_reaches_a_real_store_once_with_snapshots(tmp_path):
+    store = AlertStore(str(tmp_path / "alerts.sqlite"), world="test")
+    h = TreeHarness(CONFIG, alert_sink=store.record_event)
+    for _ in range(20):
+        h.see([make_track(9, label="incorrect", box=FACE_BOX)])
+        h.tick()
+    rows = store.alerts()
+    assert [(r.track_id, r.label) for r in rows] == [(9, "incorrect")]
+    face = cv2.imread(rows[0].face_path)
+    frame = cv2.imread(rows[0].frame_path)
+    assert face is not None and frame is not None
+    assert frame.shape == real_frame().shape
+    store.close()
+
+
+def test_face_at_target_size_and_centred_holds_still_while_following():
+    h = TreeHarness(CONFIG)
+    side = CONFIG.target_face_height * 480
+    centred = (320 - side / 2, 100.0, 320 + side / 2, 100.0 + side)
+    h.see([make_track(1, box=centred)])
+    command = h.tick()
+    assert h.tip() == "Servo To Face"
+    assert abs(command.linear_x) < 1e-9 and abs(command.angular_z) < 1e-9
+
+
+def test_masked_people_are_not_followed_nor_alerted():
+    h = TreeHarness(CONFIG)
+    for _ in range(20):
+        h.see([make_track(2, label="masked", hits=10)])
+        h.tick()
+        assert h.tip() == "Patrol"
+    assert h.alerts == []
+
+
+def test_unconfirmed_track_waits_for_k_detections():
+    h = TreeHarness(CONFIG)
+    for hits in (1, 2):
+        h.see([make_track(5, hits=hits)])
+        h.tick()
+        assert h.tip() == "Patrol"
+        assert h.alerts == []
+    h.see([make_track(5, hits=3)])
+    h.tick()
+    assert h.tip() == "Servo To Face"
+    assert len(h.alerts) == 1
+
+
+def test_old_perception_result_does_not_start_a_follow():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(5)], age=CONFIG.result_max_age_s + 0.5)
+    h.tick()
+    assert h.tip() == "Patrol"
+    assert "too old" in h.behaviour("Unmasked Confirmed?").feedback_message
+
+
+def test_closest_of_several_unmasked_people_is_chosen():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(1, box=(100, 100, 130, 130)), make_track(2, box=(300, 100, 400, 200)),
+           make_track(3, label="masked", box=(0, 0, 300, 300))])
+    h.tick()
+    assert h.read(keys.FOLLOW_TARGET).track_id == 2
+
+
+def test_lost_track_returns_to_patrol_after_the_timeout():
+    h = TreeHarness(CONFIG)
+    last_seen = h.see([make_track(6, box=SMALL_FACE_RIGHT)]).stamp
+    assert h.tick().linear_x > 0
+    h.see([])  # the person left the picture
+    while h.clock() + 0.1 - last_seen < CONFIG.lost_timeout_s - 0.05:
+        command = h.tick()
+        assert h.tip() == "Servo To Face"
+        if h.clock() - last_seen > CONFIG.result_max_age_s:
+            assert command == ZERO  # out of sight: wait, do not steer on an old box
+    command = h.tick()  # the tick just past the timeout
+    assert h.tip() == "Patrol"
+    assert command.linear_x > 0
+    assert h.read(keys.FOLLOW_TARGET) is None
+    assert "lost track 6" in h.behaviour("Servo To Face").feedback_message
+
+
+def test_track_seen_again_before_the_timeout_is_followed_on():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(6, box=SMALL_FACE_RIGHT)])
+    h.tick()
+    h.see([make_track(6, lost_frames=3, box=SMALL_FACE_RIGHT)])  # KCF lost it for a while
+    for _ in range(15):
+        h.tick()
+    h.see([make_track(6, box=SMALL_FACE_RIGHT)])
+    for _ in range(15):
+        assert h.tick().linear_x > 0
+        h.see([make_track(6, box=SMALL_FACE_RIGHT)])
+    assert h.tip() == "Servo To Face"
+    assert len(h.alerts) == 1
+
+
+def test_cooldown_is_respected_and_each_track_is_alerted_once():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(6)])
+    h.tick()
+    h.see([])
+    while h.tip() == "Servo To Face":
+        h.tick()
+    assert h.tip() == "Patrol"
+    gave_up_at = h.clock()
+    assert h.read(keys.FOLLOW_COOLDOWN_UNTIL) == gave_up_at + CONFIG.cooldown_s
+    # The same person (and a new one) in view during the cool-down: keep patrolling.
+    while h.clock() + 0.1 < gave_up_at + CONFIG.cooldown_s - 0.05:
+        h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
+        h.tick()
+        assert h.tip() == "Patrol"
+    assert "cooling down" in h.behaviour("Unmasked Confirmed?").feedback_message
+    for _ in range(3):
+        h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
+        h.tick()
+    assert h.tip() == "Servo To Face"  # cool-down over: track 6 is the larger face again
+    assert h.read(keys.FOLLOW_TARGET).track_id == 6
+    assert [e.track.track_id for e in h.alerts] == [6]  # no second alert for track 6
+
+
+def test_follow_budget_ends_a_follow_even_in_view():
+    config = Config(waypoints=((3.0, 0.0),), follow_budget_s=3.0, cooldown_s=5.0)
+    h = TreeHarness(config)
+    steps = 0
+    while True:
+        h.see([make_track(1, box=SMALL_FACE_RIGHT)])
+        h.tick()
+        if h.tip() != "Servo To Face":
+            break
+        steps += 1
+    assert 28 <= steps <= 31  # 3 s at 10 Hz
+    assert h.tip() == "Patrol"
+    assert "budget" in h.behaviour("Servo To Face").feedback_message
+
+
+def test_person_who_puts_on_a_mask_is_let_go():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(3)])
+    h.tick()
+    assert h.tip() == "Servo To Face"
+    h.see([make_track(3, label="masked")])
+    h.tick()
+    assert h.tip() == "Patrol"
+    assert "wears a mask" in h.behaviour("Servo To Face").feedback_message
+
+
+def test_failing_alert_sink_is_retried_and_counts_once_when_it_works():
+    delivered = []
+    failures = [RuntimeError("disk full"), RuntimeError("disk full")]
+
+    def flaky_sink(event):
+        if failures:
+            raise failures.pop(0)
+        delivered.append(event)
+
+    h = TreeHarness(CONFIG, alert_sink=flaky_sink)
+    for _ in range(10):
+        h.see([make_track(2)])
+        h.tick()
+        assert h.tip() == "Servo To Face"  # following goes on while the alert is retried
+    assert len(delivered) == 1 and failures == []
+
+
+def test_terminate_zeroes_the_follow_command():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(4, box=SMALL_FACE_RIGHT)])
+    assert not h.tick().is_zero
+    h.behaviour("Servo To Face").stop(py_trees.common.Status.INVALID)
+    assert h.read(keys.COMMAND) == ZERO
