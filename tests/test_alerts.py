@@ -1,0 +1,215 @@
+"""The alert store and the ``alerts`` CLI: durable, append-only, snapshots before rows."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import pytest
+
+from behaviors import alert_cli
+from behaviors.alerts import AlertEvent, AlertStore, AlertWriter, read_alerts
+from behaviors.control import Pose2D
+from perception.errors import InputError
+from tree_harness import FACE_BOX, make_track, real_frame
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def record_one(store: AlertStore, track_id: int = 3, label: str = "unmasked") -> int:
+    return store.record(stamp=12.5, track_id=track_id, label=label, score=0.87, box=FACE_BOX,
+                        frame_bgr=real_frame(), robot_pose=Pose2D(1.0, -2.0, 0.25))
+
+
+def test_record_writes_two_snapshots_and_one_row(tmp_path):
+    with AlertStore(str(tmp_path / "alerts.sqlite"), world="lobby", session="s1") as store:
+        alert_id = record_one(store)
+        row = store.get(alert_id)
+    assert (row.track_id, row.label, row.score, row.stamp) == (3, "unmasked", 0.87, 12.5)
+    assert row.box == FACE_BOX
+    assert (row.robot_x, row.robot_y, row.robot_yaw) == (1.0, -2.0, 0.25)
+    assert (row.world, row.session) == ("lobby", "s1")
+    face, frame = cv2.imread(row.face_path), cv2.imread(row.frame_path)
+    assert face is not None and frame is not None
+    assert frame.shape == real_frame().shape
+    side = FACE_BOX[3] - FACE_BOX[1]
+    assert side <= face.shape[0] <= 1.5 * side  # a crop around the face, not the frame
+    # The box is drawn on the frame snapshot: it differs from the photo along the box edge.
+    x1, y1 = int(FACE_BOX[0]), int(FACE_BOX[1])
+    assert abs(int(frame[y1 + 20, x1, 2]) - int(real_frame()[y1 + 20, x1, 2])) > 40
+    assert os.path.dirname(row.face_path) == str(tmp_path / "snapshots")
+
+
+def test_reopening_appends_and_never_overwrites(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path, session="first") as store:
+        first = store.get(record_one(store, track_id=1))
+    with AlertStore(path, session="first") as store:  # even a repeated session name
+        second = store.get(record_one(store, track_id=2))
+        rows = store.alerts()
+    assert [r.id for r in rows] == [first.id, second.id] and second.id > first.id
+    assert rows[0] == first
+    assert first.face_path != second.face_path
+    assert cv2.imread(first.face_path) is not None
+
+
+def test_rows_cannot_be_changed_or_deleted(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        record_one(store)
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE alerts SET label = 'masked'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM alerts")
+    conn.close()
+    assert len(read_alerts(path)) == 1
+
+
+def test_store_uses_wal_with_full_sync(tmp_path):
+    with AlertStore(str(tmp_path / "alerts.sqlite")) as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_alert_survives_kill_9(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    script = textwrap.dedent("""
+        import sys, time
+        sys.path.insert(0, %r)
+        sys.path.insert(0, %r)
+        from behaviors.alerts import AlertStore
+        from tree_harness import FACE_BOX, real_frame
+        store = AlertStore(%r, world="kill-test")
+        alert_id = store.record(1.0, 42, "incorrect", 0.7, FACE_BOX, real_frame())
+        print(alert_id, flush=True)
+        time.sleep(60)  # still holding the database open when it is killed
+    """ % (REPO, os.path.join(REPO, "tests"), path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip().isdigit(), proc.stderr.read()
+        assert os.path.exists(path + "-wal")  # the row is in the write-ahead log
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    rows = read_alerts(path)  # read-only, as the CLI does, straight after the crash
+    assert [(r.id, r.track_id, r.label, r.world) for r in rows] == \
+        [(int(line), 42, "incorrect", "kill-test")]
+    assert cv2.imread(rows[0].face_path) is not None
+    assert cv2.imread(rows[0].frame_path) is not None
+    with AlertStore(path) as store:  # and the robot can append after restarting
+        record_one(store)
+        assert len(store.alerts()) == 2
+
+
+def test_uncreatable_store_path_names_the_path(tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where a folder should be")
+    bad = str(blocker / "alerts.sqlite")
+    with pytest.raises(InputError, match="not_a_dir"):
+        AlertStore(bad)
+    with pytest.raises(InputError, match=str(tmp_path)):
+        AlertStore(str(tmp_path))  # a folder, not a file
+
+
+def test_foreign_sqlite_file_is_refused(tmp_path):
+    path = str(tmp_path / "other.sqlite")
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE alerts (x INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(InputError, match="not a mask_patrol alert store"):
+        AlertStore(path)
+    with pytest.raises(InputError, match="other.sqlite"):
+        read_alerts(path)
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("label", dict(label="hat")), ("score", dict(score=1.5)), ("box", dict(box=(5, 5, 5, 9))),
+    ("frame_bgr", dict(frame_bgr="picture.jpg")), ("stamp", dict(stamp=float("nan"))),
+])
+def test_record_refuses_bad_values_by_name(tmp_path, field, kwargs):
+    values = dict(stamp=1.0, track_id=1, label="unmasked", score=0.9, box=FACE_BOX,
+                  frame_bgr=real_frame())
+    values.update(kwargs)
+    with AlertStore(str(tmp_path / "alerts.sqlite")) as store:
+        with pytest.raises(ValueError, match=field):
+            store.record(**values)
+        assert store.alerts() == []
+
+
+def test_alert_writer_publishes_only_after_the_row_is_committed(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    store = AlertStore(path)
+    seen_by_another_reader = []
+
+    def publish(record, event):
+        # Another connection (as a listener would use) already sees the committed row.
+        seen_by_another_reader.append([r.id for r in read_alerts(path)])
+        assert record.track_id == event.track.track_id
+
+    writer = AlertWriter(store, publish).start()
+    for track_id in (5, 6):
+        writer(AlertEvent(stamp=3.0, track=make_track(track_id), frame_bgr=real_frame(),
+                          frame_stamp=2.9, robot_pose=None))
+    writer.flush()
+    assert writer.stop()
+    assert seen_by_another_reader == [[1], [1, 2]]
+    assert writer.recorded == 2 and writer.errors == 0
+    assert store.get(1).robot_x is None
+    store.close()
+
+
+def test_alerts_list_and_export(tmp_path, capsys):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path, world="lobby") as store:
+        record_one(store, track_id=3)
+        record_one(store, track_id=4, label="incorrect")
+    assert alert_cli.main(["list", "--db", path]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["id", "wall"]
+    assert len(table) == 4 and " incorrect " in table[3]
+
+    out_csv = str(tmp_path / "alerts.csv")
+    assert alert_cli.main(["export", "--format", "csv", "--out", out_csv, "--db", path]) == 0
+    with open(out_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["id"], r["track_id"], r["label"]) for r in rows] == \
+        [("1", "3", "unmasked"), ("2", "4", "incorrect")]
+    assert os.path.isfile(rows[0]["face_path"])
+
+    out_json = str(tmp_path / "alerts.json")
+    assert alert_cli.main(["export", "--format", "json", "--out", out_json, "--db", path]) == 0
+    with open(out_json) as handle:
+        data = json.load(handle)
+    assert [d["track_id"] for d in data] == [3, 4]
+    assert data[1]["world"] == "lobby" and data[1]["robot_yaw"] == 0.25
+
+
+def test_alerts_cli_bad_db_is_one_line_and_exit_2(tmp_path):
+    missing = str(tmp_path / "nowhere.sqlite")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for db in (missing, str(garbage)):
+        for args in (["list"], ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]):
+            proc = subprocess.run([sys.executable, "-m", "behaviors.alert_cli"] + args +
+                                  ["--db", db], capture_output=True, text=True, cwd=REPO,
+                                  timeout=60)
+            assert proc.returncode == 2
+            assert proc.stdout == ""
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in proc.stderr
+            assert db in lines[0]
+    assert not os.path.exists(missing)  # listing never creates a store
