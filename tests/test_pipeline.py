@@ -1,0 +1,110 @@
+"""FramePipeline on real faces moving over a wall: cadence, ids, boxes, timings, loss."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, astronaut_bgr, box_iou, head_patch, moving_frames, paste, wall
+from perception.pipeline import STAGES, FramePipeline
+from perception.tracker import FaceTracker
+from perception.types import LABELS, FrameResult
+
+FACES = [os.path.join(FIXTURES, "without_mask", "152.jpg"),
+         os.path.join(FIXTURES, "with_mask", "with_mask075.jpg")]
+
+
+def inside(point, box) -> bool:
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+@pytest.fixture()
+def pipeline(detector, classifier):
+    return FramePipeline(detector, classifier, FaceTracker(), detect_every=4, scale=0.5)
+
+
+def test_detects_every_n_frames_and_tracks_in_between(pipeline):
+    frames, pasted = moving_frames(FACES, [(40, 60), (380, 220)], (3, 1), 10)
+    results = [pipeline.process(frame) for frame in frames]
+    assert [r.detected for r in results] == [i % 4 == 0 for i in range(10)]
+    assert [r.frame_index for r in results] == list(range(10))
+    for result in results:
+        assert isinstance(result, FrameResult) and result.frame_size == (640, 480)
+        assert set(result.timings) == set(STAGES)
+        parts = sum(result.timings[s] for s in ("detect", "track", "classify"))
+        assert 0 < parts <= result.timings["total"]
+        # Only detection frames pay for MTCNN and the classifier.
+        assert (result.timings["detect"] > 0) == result.detected
+        assert (result.timings["classify"] > 0) == result.detected
+        assert len(result.tracks) == 2
+        assert all(t.label in LABELS for t in result.tracks)
+    # The same two ids from start to end, each staying on its own (moving) head, with boxes
+    # in full-frame pixels although detection and KCF ran at half size.
+    first_ids = sorted(t.track_id for t in results[0].tracks)
+    for result, heads in zip(results, pasted):
+        assert sorted(t.track_id for t in result.tracks) == first_ids
+        for track in result.tracks:
+            assert sum(inside(track.center, head) for head in heads) == 1
+            assert 30 < track.box[2] - track.box[0] < 150
+    start = {t.track_id: [inside(t.center, h) for h in pasted[0]] for t in results[0].tracks}
+    end = {t.track_id: [inside(t.center, h) for h in pasted[-1]] for t in results[-1].tracks}
+    assert start == end
+
+
+def test_a_lost_track_triggers_detection_at_once(pipeline):
+    # The right face slides out of the picture fast; the frame where KCF loses it must run
+    # the detector even though it is not a scheduled detection frame.
+    stay, leave = head_patch(FACES[0], 150), head_patch(FACES[1], 150)
+    sequence = []
+    for i in range(6):
+        frame = wall()
+        paste(frame, stay, 40, 60)
+        paste(frame, leave, 430 + 60 * i, 200)
+        sequence.append(frame)
+    results = [pipeline.process(frame) for frame in sequence]
+    assert len(results[0].tracks) == 2
+    unscheduled = [r.detected for r in results if r.frame_index % 4 != 0]
+    assert any(unscheduled), "KCF lost a face but the detector was not run"
+    assert len(results[-1].tracks) == 1  # the face that stayed is still followed
+
+
+def test_reset_starts_over_with_a_detection(pipeline):
+    image = astronaut_bgr()
+    pipeline.process(image)
+    assert not pipeline.process(image).detected
+    pipeline.reset()
+    result = pipeline.process(image)
+    assert result.detected and result.frame_index == 0 and len(result.tracks) == 1
+
+
+def test_default_pipeline_on_a_real_photo_and_gray_input():
+    import torch
+
+    pipeline = FramePipeline.default(detect_every=3)
+    assert torch.get_num_threads() == 1  # set deliberately, see DESIGN.md
+    image = astronaut_bgr()
+    result = pipeline.process(image)
+    (track,) = result.tracks
+    # Boxes come back at full size (default() detects on a half-size frame).
+    (face,) = pipeline.detector.detect(image)
+    assert box_iou(track.box, face.box) > 0.6
+    pipeline.reset()
+    gray = pipeline.process(np.ascontiguousarray(image[:, :, 1]))
+    assert len(gray.tracks) == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"detect_every": 0}, {"detect_every": 1.5},
+                                    {"scale": 0.0}, {"scale": 1.5}, {"num_threads": 0},
+                                    {"crop_margin": -0.1}])
+def test_constructor_rejects_bad_values(detector, classifier, kwargs):
+    with pytest.raises(ValueError) as info:
+        FramePipeline(detector, classifier, **kwargs)
+    assert next(iter(kwargs)) in str(info.value)
+
+
+def test_bad_frames_raise_input_error(pipeline):
+    from perception.errors import InputError
+
+    with pytest.raises(InputError):
+        pipeline.process(np.zeros((480, 640, 3), np.float64))
