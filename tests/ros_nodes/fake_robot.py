@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A stand-in robot for ROS graph tests: a camera showing a real photo, odometry, a cmd log.
+
+The camera publishes one real face photo composed into a 640x480 frame at --rate Hz until
+--stall-after seconds (then goes silent, to test the watchdog); odometry reports a robot
+standing at the origin; every cmd_vel received is appended to --cmd-log as JSON lines with
+the wall time, so the test can see when the commands went to zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import cv2
+import numpy as np
+import rospy
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import Image
+
+from behaviors.ros_io import bgr_to_image
+
+
+def compose_frame(photo_path: str, face_px: int = 160, centre_x: int = 200) -> np.ndarray:
+    """The photo scaled so its longer side is face_px, on a grey 640x480 frame.
+
+    Left of centre on purpose: a robot following this face must turn, so its commands are
+    not zero and a test can see them stop when the camera stalls.
+    """
+    photo = cv2.imread(photo_path)
+    if photo is None:
+        raise SystemExit("fake_robot: cannot read %s" % photo_path)
+    scale = face_px / float(max(photo.shape[:2]))
+    photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    h, w = photo.shape[:2]
+    top, left = (480 - h) // 2, max(0, centre_x - w // 2)
+    frame[top:top + h, left:left + w] = photo
+    return frame
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--rate", type=float, default=15.0)
+    parser.add_argument("--stall-after", type=float, default=0.0, help="0 = never")
+    parser.add_argument("--cmd-log", required=True)
+    args = parser.parse_args()
+
+    rospy.init_node("fake_robot")
+    frame = compose_frame(args.image)
+    image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=1)
+    odom_pub = rospy.Publisher("odom", Odometry, queue_size=5)
+    log = open(args.cmd_log, "a")
+
+    def on_cmd(msg: Twist) -> None:
+        log.write(json.dumps({"wall": time.time(), "v": msg.linear.x, "w": msg.angular.z}) + "\n")
+        log.flush()
+
+    rospy.Subscriber("cmd_vel", Twist, on_cmd, queue_size=20)
+    start = time.time()
+    stalled_logged = False
+    last_frame = start
+    rate = rospy.Rate(args.rate)
+    while not rospy.is_shutdown():
+        now = rospy.Time.now()
+        odom = Odometry()
+        odom.header.stamp = now
+        odom.pose.pose.orientation.w = 1.0
+        odom_pub.publish(odom)
+        if args.stall_after <= 0 or time.time() - start < args.stall_after:
+            msg = bgr_to_image(frame)
+            msg.header.stamp = now
+            image_pub.publish(msg)
+            last_frame = time.time()
+        elif not stalled_logged:
+            log.write(json.dumps({"wall": last_frame, "event": "last_frame"}) + "\n")
+            log.flush()
+            stalled_logged = True
+        rate.sleep()
+
+
+if __name__ == "__main__":
+    main()

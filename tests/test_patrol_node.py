@@ -1,0 +1,132 @@
+"""ROS graph tests of patrol_node: a private master, the real node, the real model, a real
+face photo on a stand-in camera (tests/ros_nodes/fake_robot.py).
+
+They check what an integrator relies on: an alert with snapshots for an unmasked face,
+none for a masked face, zero velocity soon after the camera stalls, alerts that survive
+``kill -9``, and a clear error (and no motion) for a bad waypoints file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import cv2
+import pytest
+
+from behaviors.alerts import read_alerts
+from rosgraph_harness import REPO, RosGraph
+
+pytestmark = pytest.mark.ros
+
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+UNMASKED = os.path.join(FIXTURES, "without_mask", "27.jpg")
+MASKED = os.path.join(FIXTURES, "with_mask", "with_mask218.jpg")
+FAKE_ROBOT = os.path.join(REPO, "tests", "ros_nodes", "fake_robot.py")
+
+
+def start_patrol(graph: RosGraph, out: str, extra=()) -> subprocess.Popen:
+    argv = ["rosrun", "mask_patrol", "patrol_node",
+            "_alert_db:=%s" % os.path.join(out, "alerts.sqlite"),
+            # cool-down and budget long enough that one person gives exactly one follow
+            "_confirm_frames:=2", "_detect_every:=3"] + list(extra)
+    return graph.spawn(argv, "patrol_node")
+
+
+def start_camera(graph: RosGraph, out: str, image: str, stall_after: float = 0.0):
+    return graph.spawn(["python3", FAKE_ROBOT, "--image", image, "--cmd-log",
+                        os.path.join(out, "cmd.jsonl"), "--stall-after", str(stall_after)],
+                       "fake_robot")
+
+
+def wait_for(predicate, timeout: float, what: str, graph: RosGraph):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError("timed out after %.0f s waiting for %s; patrol_node log:\n%s"
+                         % (timeout, what, graph.log_text("patrol_node")[-3000:]))
+
+
+def alerts_in(out: str):
+    db = os.path.join(out, "alerts.sqlite")
+    return read_alerts(db) if os.path.exists(db) else []
+
+
+def read_cmds(out: str):
+    path = os.path.join(out, "cmd.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def test_unmasked_face_raises_one_alert_with_snapshots_and_it_survives_kill_9(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        node = start_patrol(graph, out)
+        start_camera(graph, out, UNMASKED)
+        alerts = wait_for(lambda: alerts_in(out), 90, "an alert in the store", graph)
+        time.sleep(3.0)  # more frames of the same person: still one alert
+        os.kill(node.pid, signal.SIGKILL)
+        node.wait(timeout=10)
+    alerts = alerts_in(out)
+    assert len(alerts) == 1, [a.as_dict() for a in alerts]
+    alert = alerts[0]
+    assert alert.label in ("unmasked", "incorrect")
+    face = cv2.imread(alert.face_path)
+    frame = cv2.imread(alert.frame_path)
+    assert face is not None and face.size > 0, alert.face_path
+    assert frame is not None and frame.shape[:2] == (480, 640), alert.frame_path
+    # the box lies where fake_robot put the face (left of centre)
+    assert alert.x_min < 200 < alert.x_max
+
+
+def test_masked_face_raises_no_alert(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out)
+        start_camera(graph, out, MASKED)
+        # detections flow (the node is working) ...
+        wait_for(lambda: "ticking" in graph.log_text("patrol_node"), 60, "node start", graph)
+        time.sleep(12.0)
+    # ... and yet nothing was alerted
+    assert alerts_in(out) == []
+    cmds = read_cmds(out)
+    assert cmds, "patrol_node published no cmd_vel at all"
+    assert all(c["v"] >= 0.0 for c in cmds if "v" in c), "the robot reversed"
+
+
+def test_camera_stall_stops_the_robot_within_half_a_second(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out)
+        start_camera(graph, out, UNMASKED, stall_after=25.0)
+        wait_for(lambda: any(e.get("event") == "last_frame" for e in read_cmds(out)), 60,
+                 "the camera stall", graph)
+        time.sleep(2.0)
+    rows = read_cmds(out)
+    stall = next(e["wall"] for e in rows if e.get("event") == "last_frame")
+    before = [r for r in rows if "v" in r and r["wall"] < stall]
+    after = [r for r in rows if "v" in r and r["wall"] > stall + 0.5 + 0.15]
+    assert any(abs(r["w"]) > 1e-3 or abs(r["v"]) > 1e-3 for r in before), \
+        "the robot never moved towards the face before the stall, so the test proves nothing"
+    assert after, "no commands after the stall: the node stopped publishing"
+    assert all(r["v"] == 0.0 and r["w"] == 0.0 for r in after), after[:5]
+
+
+def test_bad_waypoints_file_is_a_clear_error_and_the_robot_stays_stopped(tmp_path):
+    out = str(tmp_path)
+    bad = tmp_path / "route.yaml"
+    bad.write_text("waypoints: [{x: 1.0}]\n")
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        node = start_patrol(graph, out, ["_waypoints:=%s" % bad])
+        node.wait(timeout=90)
+        log = graph.log_text("patrol_node")
+    assert node.returncode == 2, log[-2000:]
+    assert str(bad) in log and "waypoint 0" in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
