@@ -26,6 +26,9 @@ class Twist2D:
     def is_zero(self) -> bool:
         return self.linear_x == 0.0 and self.angular_z == 0.0
 
+    def __str__(self) -> str:  # short, for the tree viewer's blackboard view
+        return "v=%.2f m/s w=%.2f rad/s" % (self.linear_x, self.angular_z)
+
 
 #: The command that stops the robot; written whenever a behaviour lets go of the base.
 ZERO = Twist2D(0.0, 0.0)
@@ -38,6 +41,9 @@ class Pose2D:
     x: float
     y: float
     yaw: float
+
+    def __str__(self) -> str:
+        return "(%.2f, %.2f, %.2f rad)" % (self.x, self.y, self.yaw)
 
 
 def clamp(value: float, low: float, high: float) -> float:

@@ -51,6 +51,9 @@ class FollowTarget:
     box: Box
     frame_size: Tuple[int, int]
 
+    def __str__(self) -> str:  # short, for the tree viewer's blackboard view
+        return "track %d (%s)" % (self.track_id, self.label)
+
 
 class SelectTarget(py_trees.behaviour.Behaviour):
     """Guard: SUCCESS while a follow is under way or a new one can start, else FAILURE.

@@ -39,6 +39,12 @@ class Stamped:
     def age(self, now: float) -> float:
         return now - self.stamp
 
+    def __str__(self) -> str:
+        # Short for the tree viewer: an image is summarised, never printed.
+        shape = getattr(self.value, "shape", None)
+        value = "x".join(str(n) for n in shape) + " image" if shape is not None else self.value
+        return "%s #%d @%.2f" % (value, self.seq, self.stamp)
+
 
 class Inbox:
     """The newest value of each input channel, written from any thread, read by the tree.

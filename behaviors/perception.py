@@ -61,6 +61,10 @@ class PerceptionOutput:
         shape = self.frame_bgr.shape
         return (int(shape[1]), int(shape[0]))
 
+    def __str__(self) -> str:  # short, for the tree viewer's blackboard view
+        labels = ", ".join("%d %s" % (t.track_id, t.label) for t in self.result.tracks)
+        return "frame #%d: %s" % (self.frame_seq, labels or "no faces")
+
     def track(self, track_id: int) -> Optional[Track]:
         for track in self.result.tracks:
             if track.track_id == track_id:
