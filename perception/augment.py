@@ -1,0 +1,105 @@
+"""Training-time augmentation of cached face crops (numpy + OpenCV, no torch).
+
+Why these: the classifier must work on faces from other cameras than the web photos it is
+trained on — other framing (detector boxes vs hand-drawn boxes), resolution (a 60 px face in
+a patrol frame), colour and JPEG quality. Each transform stands for one of those shifts;
+``view`` cuts the live framing from a cached crop so that validation and training agree with
+``classifier.crop_face`` at run time.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from perception.data import CACHE_SIZE, NOMINAL_SIDE
+
+
+def view(crop: np.ndarray, size: Optional[int] = None) -> np.ndarray:
+    """The live framing (crop_face at CROP_MARGIN) of a cached crop, resized to ``size``
+    (left at cache resolution when ``size`` is None, e.g. for MaskClassifier to resize)."""
+    import cv2
+
+    low = int(round((CACHE_SIZE - NOMINAL_SIDE) / 2.0))
+    high = int(round((CACHE_SIZE + NOMINAL_SIDE) / 2.0))
+    centre = crop[low:high, low:high]
+    if size is None:
+        return np.ascontiguousarray(centre)
+    return cv2.resize(centre, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def refill_padding(crop: np.ndarray, valid: np.ndarray, rng: np.random.RandomState
+                   ) -> np.ndarray:
+    """Replace the edge-padded border of a crop with something else (a flat colour, noise,
+    a blurred copy), so the network cannot learn that streaky borders mean anything."""
+    import cv2
+
+    x1, y1, x2, y2 = [int(round(v)) for v in valid]
+    if x1 <= 0 and y1 <= 0 and x2 >= crop.shape[1] and y2 >= crop.shape[0]:
+        return crop
+    choice = rng.randint(3)
+    if choice == 0:
+        fill = np.empty_like(crop)
+        fill[:] = rng.randint(0, 256, 3).astype(np.uint8)
+    elif choice == 1:
+        noise = rng.randint(0, 256, (crop.shape[0] // 8 + 1, crop.shape[1] // 8 + 1, 3))
+        fill = cv2.resize(noise.astype(np.uint8), (crop.shape[1], crop.shape[0]),
+                          interpolation=cv2.INTER_CUBIC)
+    else:
+        fill = cv2.GaussianBlur(crop, (0, 0), 8)
+    out = fill.copy()
+    out[max(0, y1):y2, max(0, x1):x2] = crop[max(0, y1):y2, max(0, x1):x2]
+    return out
+
+
+def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
+            valid: Optional[np.ndarray] = None, zoom_out: bool = True) -> np.ndarray:
+    """A randomly changed ``size`` x ``size`` view of a cached crop.
+
+    Scale jitter zooms out (up to 1.25x, real context from the cache) and in (0.8x); ``zoom_out``
+    False limits it to zooming in, for photos that were tight crops with no context to show.
+    """
+    import cv2
+
+    if valid is not None and rng.rand() < 0.5:
+        crop = refill_padding(crop, valid, rng)
+    scale = rng.uniform(0.8, 1.25 if zoom_out else 1.0)
+    side = NOMINAL_SIDE * scale
+    shift = rng.uniform(-0.08, 0.08, 2) * NOMINAL_SIDE
+    angle = rng.uniform(-12, 12) if rng.rand() < 0.7 else 0.0
+    centre = (CACHE_SIZE / 2.0 + shift[0], CACHE_SIZE / 2.0 + shift[1])
+    matrix = cv2.getRotationMatrix2D(centre, angle, size / side)
+    matrix[:, 2] += np.array([size / 2.0, size / 2.0]) - np.array(centre)
+    image = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_AREA
+                           if side > size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    if rng.rand() < 0.5:
+        image = image[:, ::-1]
+    image = image.astype(np.float32)
+    if rng.rand() < 0.8:  # colour: brightness, contrast, saturation, a small hue turn
+        image = image * rng.uniform(0.65, 1.35) + rng.uniform(-25, 25)
+        mean = image.mean()
+        image = (image - mean) * rng.uniform(0.7, 1.3) + mean
+        gray = image.mean(axis=2, keepdims=True)
+        image = (image - gray) * rng.uniform(0.6, 1.4) + gray
+        image = np.clip(image, 0, 255)
+        if rng.rand() < 0.3:
+            hsv = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2HSV)
+            hsv[:, :, 0] = (hsv[:, :, 0].astype(np.int32) + rng.randint(-8, 9)) % 180
+            image = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+    if rng.rand() < 0.1:
+        image = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    roll = rng.rand()
+    if roll < 0.25:  # a face far away: few pixels, upsampled by the resize before the net
+        low = int(rng.uniform(20, 56))
+        image = cv2.resize(cv2.resize(image, (low, low), interpolation=cv2.INTER_AREA),
+                           (size, size), interpolation=cv2.INTER_LINEAR)
+    elif roll < 0.45:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.6))
+    if rng.rand() < 0.3:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.uniform(25, 85))])
+        if ok:
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if rng.rand() < 0.2:
+        image = np.clip(image + rng.normal(0, rng.uniform(2, 8), image.shape), 0, 255)
+    return np.ascontiguousarray(image, dtype=np.uint8)

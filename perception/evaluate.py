@@ -1,0 +1,305 @@
+"""Evaluate the mask classifier: ``python -m perception.evaluate --data ../shared/datasets``.
+
+Why three sets: the held-out test split of mask-classification says how well the model
+learnt its own source; the boxes of mask-detection-voc (another source, never trained on)
+say how well it carries over to photos it has never seen the like of, which is what a
+patrol robot meets; and detection + classification mAP on the full VOC photos measures the
+whole pipeline (MTCNN boxes, our crop, our label) against hand-drawn boxes. The ``incorrect``
+class has no real photos, so its recall is measured on masks synthesised onto the test
+split's faces and reported as such.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from perception.errors import InputError
+from perception.types import LABELS
+
+
+def confusion_matrix(truth: Sequence[int], predicted: Sequence[int],
+                     num_classes: int = len(LABELS)) -> np.ndarray:
+    """Counts with rows = true class, columns = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for t, p in zip(truth, predicted):
+        matrix[int(t), int(p)] += 1
+    return matrix
+
+
+def precision_recall(matrix: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-class precision and recall; NaN where a class has no predictions / no examples."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = true_positive / matrix.sum(axis=0)
+        recall = true_positive / matrix.sum(axis=1)
+    return precision, recall
+
+
+def balanced_accuracy(matrix: np.ndarray, classes: Optional[Sequence[int]] = None) -> float:
+    """Mean recall over ``classes`` (default: every class that has examples).
+
+    A prediction of a class outside ``classes`` still counts as a miss: for masked vs
+    unmasked, a face called ``incorrect`` is wrong for both.
+    """
+    _, recall = precision_recall(matrix)
+    matrix = np.asarray(matrix)
+    classes = range(len(matrix)) if classes is None else classes
+    chosen = [recall[c] for c in classes if matrix[c].sum() > 0]
+    if not chosen:
+        raise ValueError("no examples of classes %s in the confusion matrix" % (list(classes),))
+    return float(np.mean(chosen))
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def average_precision(scores: Sequence[float], is_true: Sequence[bool], num_truth: int) -> float:
+    """VOC (all-point interpolated) average precision of ranked detections.
+
+    ``is_true`` says whether each detection matched a not-yet-matched true box.
+    """
+    if num_truth <= 0:
+        raise ValueError("num_truth must be positive, got %r" % (num_truth,))
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    hits = np.asarray(is_true, dtype=np.float64)[order]
+    true_pos = np.cumsum(hits)
+    false_pos = np.cumsum(1.0 - hits)
+    recall = true_pos / num_truth
+    precision = true_pos / np.maximum(true_pos + false_pos, 1e-12)
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    for i in range(len(precision) - 2, -1, -1):
+        precision[i] = max(precision[i], precision[i + 1])
+    steps = np.nonzero(recall[1:] != recall[:-1])[0]
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def match_detections(detections: List[Tuple[int, float, Sequence[float]]],
+                     truths: Dict[int, List[Sequence[float]]], threshold: float = 0.5
+                     ) -> List[bool]:
+    """Greedy VOC matching, best score first: (image id, score, box) -> matched or not."""
+    used = {key: [False] * len(boxes) for key, boxes in truths.items()}
+    result = [False] * len(detections)
+    for k in sorted(range(len(detections)), key=lambda i: -detections[i][1]):
+        image_id, _, box = detections[k]
+        best, best_iou = -1, threshold
+        for j, truth in enumerate(truths.get(image_id, [])):
+            overlap = iou(box, truth)
+            if overlap >= best_iou and not used[image_id][j]:
+                best, best_iou = j, overlap
+        if best >= 0:
+            used[image_id][best] = True
+            result[k] = True
+    return result
+
+
+def summarise(truth: Sequence[int], predicted: Sequence[int]) -> Dict:
+    """Confusion matrix, per-class precision/recall and balanced accuracies as plain data."""
+    matrix = confusion_matrix(truth, predicted)
+    precision, recall = precision_recall(matrix)
+    present = [c for c in range(len(LABELS)) if matrix[c].sum() > 0]
+    binary = [c for c in (0, 1) if matrix[c].sum() > 0]
+    out = {"count": int(matrix.sum()), "confusion": matrix.tolist(),
+           "precision": {LABELS[c]: _num(precision[c]) for c in range(len(LABELS))},
+           "recall": {LABELS[c]: _num(recall[c]) for c in range(len(LABELS))},
+           "balanced_accuracy": balanced_accuracy(matrix, present)}
+    if binary:
+        out["balanced_accuracy_masked_unmasked"] = balanced_accuracy(matrix, binary)
+    return out
+
+
+def _num(value: float) -> Optional[float]:
+    return None if np.isnan(value) else float(value)
+
+
+def evaluate_test_split(classifier, data: str, seed: int, cache_dir: str) -> Dict:
+    """Real test-split crops, and masks synthesised onto the test split's unmasked faces."""
+    from perception.augment import view
+    from perception.data import build_crop_set
+    from perception.synth import synthesize
+
+    crop_set = build_crop_set(data, cache_dir=cache_dir, seed=seed, progress=True)
+    indices = crop_set.indices("test")
+    real = [view(crop_set.crops[i]) for i in indices]  # the classifier resizes them
+    predicted = _labels(classifier, real)
+    report = {"real": summarise(crop_set.labels[indices], predicted)}
+    rng = np.random.RandomState(seed + 12345)
+    synth_images, synth_truth = [], []
+    for i in indices:
+        if crop_set.labels[i] != LABELS.index("unmasked") or np.isnan(crop_set.landmarks[i, 0, 0]):
+            continue
+        for placement in ("correct", "below_nose", "chin"):
+            image, _ = synthesize(crop_set.crops[i], crop_set.landmarks[i], placement, rng=rng)
+            synth_images.append(view(image))
+            synth_truth.append(LABELS.index("masked" if placement == "correct" else "incorrect"))
+    if synth_images:
+        report["synthesised"] = summarise(synth_truth, _labels(classifier, synth_images))
+    return report
+
+
+def evaluate_voc_crops(classifier, data: str) -> Dict:
+    """Every VOC box cut with crop_face and classified (the cross-source set)."""
+    from perception.classifier import crop_face
+    from perception.data import load_voc, read_rgb
+
+    crops, truth = [], []
+    for entry in load_voc(data):
+        image = read_rgb(entry.path)
+        for box, label in entry.boxes:
+            crops.append(crop_face(image, box))
+            truth.append(LABELS.index(label))
+    return summarise(truth, _labels(classifier, crops))
+
+
+def evaluate_voc_detection(classifier, data: str, min_face_size: int = 20,
+                           threshold: float = 0.5) -> Dict:
+    """mAP@threshold of detector boxes labelled by the classifier against the VOC boxes.
+
+    A detection's class is the classifier's label and its score is face score times the
+    label's probability; a face called ``incorrect`` counts for neither VOC class.
+    """
+    from perception.classifier import crop_face
+    from perception.data import load_voc, read_rgb
+    from perception.detector import FaceDetector
+
+    detector = FaceDetector(min_face_size=min_face_size)
+    detections: Dict[str, List] = {label: [] for label in LABELS}
+    truths: Dict[str, Dict[int, List]] = {label: {} for label in LABELS}
+    any_truth: Dict[int, List] = {}
+    any_detection: List = []
+    for image_id, entry in enumerate(load_voc(data)):
+        image = read_rgb(entry.path)
+        for box, label in entry.boxes:
+            truths[label].setdefault(image_id, []).append(box)
+            any_truth.setdefault(image_id, []).append(box)
+        faces = detector.detect(image, color="rgb")
+        results = classifier.classify([crop_face(image, f.box) for f in faces])
+        for face, result in zip(faces, results):
+            detections[result.label].append((image_id, face.score * result.score, face.box))
+            any_detection.append((image_id, face.score, face.box))
+    per_class = {}
+    for label in ("masked", "unmasked"):
+        count = sum(len(v) for v in truths[label].values())
+        matched = match_detections(detections[label], truths[label], threshold)
+        scores = [d[1] for d in detections[label]]
+        per_class[label] = {"ap": average_precision(scores, matched, count),
+                            "detections": len(detections[label]), "truth_boxes": count}
+    found = match_detections(any_detection, any_truth, threshold)
+    total = sum(len(v) for v in any_truth.values())
+    return {"iou_threshold": threshold, "per_class": per_class,
+            "map": float(np.mean([v["ap"] for v in per_class.values()])),
+            "faces_found": int(sum(found)), "faces_total": total,
+            "incorrect_detections": len(detections["incorrect"]),
+            "face_ap": average_precision([d[1] for d in any_detection], found, total)}
+
+
+def _labels(classifier, crops: Sequence[np.ndarray], batch: int = 64) -> List[int]:
+    out: List[int] = []
+    for start in range(0, len(crops), batch):
+        out.extend(LABELS.index(r.label) for r in classifier.classify(crops[start:start + batch]))
+    return out
+
+
+def format_summary(title: str, summary: Dict) -> str:
+    """A readable block: counts, per-class precision/recall and the confusion matrix."""
+    lines = ["== %s (%d faces)" % (title, summary["count"])]
+    lines.append("  %-10s %9s %9s" % ("class", "precision", "recall"))
+    for label in LABELS:
+        p, r = summary["precision"][label], summary["recall"][label]
+        lines.append("  %-10s %9s %9s" % (label, "-" if p is None else "%.4f" % p,
+                                          "-" if r is None else "%.4f" % r))
+    lines.append("  confusion (rows true, columns predicted: %s)" % " ".join(LABELS))
+    for label, row in zip(LABELS, summary["confusion"]):
+        lines.append("  %-10s %s" % (label, " ".join("%6d" % v for v in row)))
+    lines.append("  balanced accuracy (classes present): %.4f" % summary["balanced_accuracy"])
+    if "balanced_accuracy_masked_unmasked" in summary:
+        lines.append("  balanced accuracy masked vs unmasked: %.4f"
+                     % summary["balanced_accuracy_masked_unmasked"])
+    return "\n".join(lines)
+
+
+def format_report(report: Dict) -> str:
+    parts = ["weights: %s" % report["weights"]]
+    if "test" in report:
+        parts.append(format_summary("(a) test split of mask-classification, real photos",
+                                    report["test"]["real"]))
+        if "synthesised" in report["test"]:
+            parts.append(format_summary("(a') synthesised masks on test-split faces "
+                                        "(masked = over the nose, incorrect = under the nose "
+                                        "or on the chin)", report["test"]["synthesised"]))
+    if "voc_crops" in report:
+        parts.append(format_summary("(b) mask-detection-voc boxes, another source",
+                                    report["voc_crops"]))
+    if "voc_detection" in report:
+        det = report["voc_detection"]
+        lines = ["== (c) mask-detection-voc detection + classification, IoU >= %.2f"
+                 % det["iou_threshold"]]
+        for label, value in det["per_class"].items():
+            lines.append("  AP %-9s %.4f  (%d detections, %d true boxes)"
+                         % (label, value["ap"], value["detections"], value["truth_boxes"]))
+        lines.append("  mAP %.4f   faces found %d/%d (face AP %.4f), %d faces called incorrect"
+                     % (det["map"], det["faces_found"], det["faces_total"], det["face_ap"],
+                        det["incorrect_detections"]))
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from perception.classifier import DEFAULT_WEIGHTS, MaskClassifier
+    from perception.data import DEFAULT_CACHE_DIR
+
+    parser = argparse.ArgumentParser(
+        prog="python -m perception.evaluate",
+        description="Per-class precision/recall, confusion matrices, balanced accuracy and "
+                    "VOC mAP of the mask classifier.")
+    parser.add_argument("--data", required=True, help="datasets folder (e.g. ../shared/datasets)")
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default: %(default)s")
+    parser.add_argument("--json", default=None, help="also write the report as JSON here")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="split seed (default: the one the weights were trained with)")
+    parser.add_argument("--min-face-size", type=int, default=20,
+                        help="MTCNN smallest face for (c), px")
+    parser.add_argument("--sets", default="test,voc,map",
+                        help="comma list of test, voc, map (default all)")
+    parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
+    args = parser.parse_args(argv)
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = [s for s in sets if s not in ("test", "voc", "map")]
+    if unknown or not sets:
+        parser.error("--sets takes test, voc and/or map, got %r" % args.sets)
+    try:
+        classifier = MaskClassifier(args.weights)
+        seed = args.seed
+        if seed is None:
+            seed = int(classifier.metrics.get("config", {}).get("seed", 0))
+        report: Dict = {"weights": classifier.weights_path, "seed": seed}
+        if "test" in sets:
+            report["test"] = evaluate_test_split(classifier, args.data, seed, args.cache_dir)
+        if "voc" in sets:
+            report["voc_crops"] = evaluate_voc_crops(classifier, args.data)
+        if "map" in sets:
+            report["voc_detection"] = evaluate_voc_detection(classifier, args.data,
+                                                             args.min_face_size)
+    except InputError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Training end to end on a handful of real photos, and the command line's error handling."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from perception.classifier import MaskClassifier, crop_face
+from perception.train import main, make_items, parse_args
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A mask-classification folder made of the committed fixture photos.
+
+    They are renamed because holdout.txt (rightly) keeps their real names out of training.
+    """
+    root = tmp_path_factory.mktemp("datasets")
+    for folder in ("with_mask", "without_mask"):
+        target = root / "mask-classification" / folder
+        target.mkdir(parents=True)
+        for name in sorted(os.listdir(os.path.join(FIXTURES, folder))):
+            shutil.copy(os.path.join(FIXTURES, folder, name), str(target / ("t_" + name)))
+    return root
+
+
+def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_path):
+    out = tmp_path / "tiny.pt"
+    code = main(["--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
+                 "--width-mult", "0.25", "--input-size", "64", "--batch-size", "8",
+                 "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code == 0 and out.is_file()
+    classifier = MaskClassifier(str(out))
+    assert classifier.input_size == 64 and classifier.width_mult == 0.25
+    metrics = classifier.metrics
+    assert 0.0 <= metrics["val_balanced_accuracy"] <= 1.0
+    assert metrics["epoch"] == 1 and metrics["training_seconds"] > 0
+    sizes = metrics["split_crops"]
+    assert sum(sizes["train"].values()) > 0 and sum(sizes["val"].values()) > 0
+    import cv2
+
+    image = cv2.imread(os.path.join(FIXTURES, "without_mask", "152.jpg"))[:, :, ::-1]
+    result = classifier.classify([crop_face(np.ascontiguousarray(image), (10, 10, 150, 150))])
+    assert len(result) == 1 and abs(sum(result[0].probabilities) - 1.0) < 1e-4
+    # the crops were cached: a second build reads them instead of running MTCNN again
+    assert any(name.endswith(".npz") for name in os.listdir(str(tmp_path / "cache")))
+
+
+def test_each_unmasked_face_with_landmarks_gets_an_incorrect_mask(tiny_dataset, tmp_path):
+    from perception.data import build_crop_set
+    from perception.train import INCORRECT, SYNTH_INCORRECT, SYNTH_MASKED, item_label, render
+
+    crop_set = build_crop_set(str(tiny_dataset), cache_dir=str(tmp_path), progress=False)
+    indices = np.arange(len(crop_set.labels))
+    items = make_items(crop_set, indices, np.random.RandomState(0), 1.0)
+    drawable = int(np.sum((crop_set.labels == 1) & crop_set.has_landmarks()))
+    assert drawable > 0
+    assert sum(1 for _, kind in items if kind == SYNTH_INCORRECT) == drawable
+    assert sum(1 for _, kind in items if kind == SYNTH_MASKED) == drawable
+    incorrect = [it for it in items if it[1] == SYNTH_INCORRECT][0]
+    assert item_label(crop_set, incorrect) == INCORRECT
+    image = render(crop_set, incorrect, 96, np.random.RandomState(0), train=True)
+    assert image.shape == (96, 96, 3) and image.dtype == np.uint8
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--epochs", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--init", "mask-recognition", "--width-mult", "0.5"])
+
+
+def test_a_missing_dataset_is_one_line_on_stderr(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "perception.train", "--data",
+                          str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert "mask-classification" in run.stderr and len(run.stderr.strip().splitlines()) == 1
