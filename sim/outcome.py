@@ -65,48 +65,30 @@ def read_trace(path: str) -> Trace:
     return Trace(meta=meta, rows=[r for r in rows if "t" in r])
 
 
-def wrap(angle: float) -> float:
-    return math.atan2(math.sin(angle), math.cos(angle))
+def face_cost(box: Sequence[float], face: Sequence[float], width: float, height: float
+              ) -> float:
+    """How badly a face box matches a face the simulator says the camera sees.
 
-
-def actor_in_image(row: Dict[str, Any], actor: str, meta: Dict[str, Any]
-                   ) -> Optional[Tuple[float, float]]:
-    """(u pixel of the actor's head centre, distance from the camera), None if behind it."""
-    rx, ry, ryaw = row["robot"]
-    cam_x = float(meta.get("camera_x", 0.0))
-    cx = rx + cam_x * math.cos(ryaw)
-    cy = ry + cam_x * math.sin(ryaw)
-    ax, ay = row["actors"][actor][:2]
-    bearing = wrap(math.atan2(ay - cy, ax - cx) - ryaw)
-    if abs(bearing) >= math.pi / 2:
-        return None
-    dist = math.hypot(ax - cx, ay - cy)
-    u = meta["cx"] - meta["fx"] * math.tan(bearing)
-    return u, dist
-
-
-def attribute(box: Sequence[float], row: Dict[str, Any], meta: Dict[str, Any]) -> Optional[str]:
-    """The actor most likely behind a face box seen from the robot pose in ``row``.
-
-    Scores horizontal position (predicted vs box centre) and size (the face height the
-    camera would see at that distance vs the box height); None when no actor is in view.
+    ``face`` is [u, v, pixel height, depth] from sim.faces_in_view; position counts in
+    image fractions, size as a log ratio (a box twice too big costs 0.2).
     """
-    width = float(meta.get("width", 640))
-    face_h = float(meta.get("face_height", 0.2))
-    u_box = (box[0] + box[2]) / 2.0
+    u_box, v_box = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
     h_box = max(1.0, box[3] - box[1])
-    best, best_cost = None, float("inf")
-    for actor in row["actors"]:
-        seen = actor_in_image(row, actor, meta)
-        if seen is None:
-            continue
-        u, dist = seen
-        if u < -0.1 * width or u > 1.1 * width:
-            continue
-        h_pred = meta["fy"] * face_h / max(dist, 0.1)
-        cost = abs(u - u_box) / width + 0.3 * abs(math.log(h_pred / h_box))
-        if cost < best_cost:
-            best, best_cost = actor, cost
+    return (abs(face[0] - u_box) / width + abs(face[1] - v_box) / height
+            + 0.3 * abs(math.log(max(face[2], 1.0) / h_box)))
+
+
+def attribute(box: Sequence[float], rows: Sequence[Dict[str, Any]], meta: Dict[str, Any],
+              max_cost: float = 0.35) -> Optional[str]:
+    """The actor whose face best matches ``box`` in any of ``rows`` (the moments around
+    the alert: perception lags the camera), or None when no face in view is close."""
+    width, height = float(meta.get("width", 640)), float(meta.get("height", 480))
+    best, best_cost = None, max_cost
+    for row in rows:
+        for actor, face in row.get("faces", {}).items():
+            cost = face_cost(box, face, width, height)
+            if cost < best_cost:
+                best, best_cost = actor, cost
     return best
 
 
@@ -199,9 +181,9 @@ def judge_run(scenario, run_dir: str) -> Outcome:
         if mode.lower().startswith("follow"):
             outcome.follow_time += end - start
     for record in records:
-        row = trace.at(record.stamp)
+        rows = [r for r in trace.rows if record.stamp - 1.5 <= r["t"] <= record.stamp + 0.1]
         outcome.alerts.append({"id": record.id, "stamp": record.stamp, "label": record.label,
                                "score": record.score, "track_id": record.track_id,
                                "box": record.box, "face_path": record.face_path,
-                               "actor": attribute(record.box, row, trace.meta)})
+                               "actor": attribute(record.box, rows, trace.meta)})
     return outcome

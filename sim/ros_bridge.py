@@ -23,6 +23,7 @@ from std_msgs.msg import Float64
 
 from behaviors.ros_io import bgr_to_image, quaternion_from_yaw
 from perception.recording import ConstantRateVideoWriter
+from sim.faces_in_view import face_plates, faces_in_view
 
 
 class SimBridge:
@@ -32,7 +33,7 @@ class SimBridge:
                  physics_dt: float = 0.01, cmd_vel_timeout: float = 0.5,
                  real_time_factor: float = 1.0, duration: float = 0.0,
                  output_dir: Optional[str] = None, record: bool = False,
-                 trace: bool = False) -> None:
+                 trace: bool = False, wait_for_cmd_vel: float = 0.0) -> None:
         if camera_rate <= 0 or odom_rate <= 0 or physics_dt <= 0:
             raise ValueError("camera_rate, odom_rate and physics_dt must be > 0")
         if real_time_factor < 0:
@@ -45,6 +46,7 @@ class SimBridge:
         self.real_time_factor = real_time_factor
         self.duration = duration
         self.output_dir = output_dir
+        self.wait_for_cmd_vel = wait_for_cmd_vel
         self._cmd = (0.0, 0.0)
         self._cmd_stamp = -1e9
         self._stall_until = -1.0
@@ -57,12 +59,18 @@ class SimBridge:
             self._topdown = ConstantRateVideoWriter(os.path.join(output_dir, "topdown.mp4"), 10.0)
         if output_dir and trace:
             self._trace_file = open(os.path.join(output_dir, "trace.jsonl"), "w")
+            fx, fy, cx, cy = simulator.camera_intrinsics()
+            meta = {"world": simulator.scenario.name, "fx": fx, "fy": fy, "cx": cx, "cy": cy,
+                    "width": int(round(2 * cx)), "height": int(round(2 * cy)),
+                    "labels": {a.name: a.label for a in simulator.world.actors}}
+            self._trace_file.write(json.dumps({"meta": meta}) + "\n")
+        self._plates = face_plates(simulator.world)
 
         self.clock_pub = rospy.Publisher("/clock", Clock, queue_size=10)
         self.image_pub = rospy.Publisher("camera/image_raw", _image_type(), queue_size=2)
         self.info_pub = rospy.Publisher("camera/camera_info", CameraInfo, queue_size=2)
         self.odom_pub = rospy.Publisher("odom", Odometry, queue_size=10)
-        rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
+        self._cmd_sub = rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
         rospy.Subscriber("sim/stall_camera", Float64, self._on_stall, queue_size=5)
 
     # --- inputs ------------------------------------------------------------------------
@@ -75,8 +83,27 @@ class SimBridge:
         rospy.logwarn("sim: camera stalled for %.2f s of simulated time", msg.data)
 
     # --- the loop ----------------------------------------------------------------------
+    def wait_for_driver(self) -> None:
+        """Hold simulated time at zero until something publishes cmd_vel (at most
+        ``wait_for_cmd_vel`` wall seconds), so a scenario's clock starts when the robot's
+        brain is ready, not while its model is still loading."""
+        if self.wait_for_cmd_vel <= 0:
+            return
+        deadline = time.monotonic() + self.wait_for_cmd_vel
+        self.clock_pub.publish(Clock(clock=rospy.Time.from_sec(self.sim.time)))
+        while not rospy.is_shutdown() and self._cmd_sub.get_num_connections() == 0:
+            if time.monotonic() > deadline:
+                rospy.logwarn("sim: nothing publishes cmd_vel after %.0f s; starting anyway",
+                              self.wait_for_cmd_vel)
+                return
+            self._publish_camera(self.sim.time)
+            self._publish_odom(self.sim.time)
+            time.sleep(0.2)
+        rospy.loginfo("sim: cmd_vel has a publisher, starting the clock")
+
     def run(self) -> None:
         """Step, publish and pace until shutdown or ``duration`` simulated seconds."""
+        self.wait_for_driver()
         next_camera = 0.0
         next_odom = 0.0
         next_trace = 0.0
@@ -164,6 +191,7 @@ class SimBridge:
             "actors": {k: [round(c, 4) for c in pose] for k, pose in self.sim.actor_poses().items()},
             "clearance": round(float(clearance), 4),
             "nearest": what,
+            "faces": faces_in_view(self.sim, self._plates),
         }
         self._trace_file.write(json.dumps(row) + "\n")
         self._trace_file.flush()
