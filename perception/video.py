@@ -85,6 +85,7 @@ class FrameSource:
         elif is_image_path(self.spec):
             self.kind = "image"
             self._paths = [self.spec]
+            read_image(self.spec)  # a broken photo fails now, before models load
         elif self.spec.lower().endswith(VIDEO_EXTENSIONS):
             self.kind = "video"
             self._open_capture(self.spec,
