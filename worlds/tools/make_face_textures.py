@@ -9,7 +9,7 @@ Each photo is cropped to a square around the face that MTCNN finds (the face box
 about 70 % of the height, like a head seen from the front), resized to 256 px and written as
 JPEG into ``worlds/models/mask_patrol_faces/materials/textures/<label>_<n>.jpg``. The
 "incorrect" faces (mask worn below the nose) are made from unmasked photos with
-``perception.synth`` when that module exists; the tool says so when it does not.
+``perception.synth`` (a surgical mask warped onto MTCNN's five landmarks, under the nose).
 
     python3 worlds/tools/make_face_textures.py --datasets ../shared/datasets
 """
@@ -84,10 +84,6 @@ def main(argv=None) -> int:
     folder = os.path.join(args.datasets, "mask-classification")
     allowed = set(holdout_names())
     detector = FaceDetector(min_face_size=20, min_score=0.9)
-    try:
-        from perception import synth  # written by the perception engineer
-    except ImportError:
-        synth = None
     os.makedirs(TEXTURES, exist_ok=True)
     for name, label, source in FACES:
         if source not in allowed:
@@ -102,12 +98,7 @@ def main(argv=None) -> int:
             print("no face found in %s" % source, file=sys.stderr)
             return 2
         if label == "incorrect":
-            if synth is not None and hasattr(synth, "put_mask"):
-                image = synth_mask_below_nose(synth, image, faces[0])
-            else:
-                print("%s: perception.synth is not there yet, drawing the mask here"
-                      % name, file=sys.stderr)
-                image = draw_mask_below_nose(image, faces[0])
+            image = synth_mask_below_nose(image, faces[0], seed=int(name.rsplit("_", 1)[1]))
         crop = square_face_crop(image, faces[0].box)
         out = os.path.join(TEXTURES, name + ".jpg")
         cv2.imwrite(out, crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -115,50 +106,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def draw_mask_below_nose(image_bgr: np.ndarray, face) -> np.ndarray:
-    """A light-blue surgical mask from just under the nose tip to below the chin.
+def synth_mask_below_nose(image_bgr: np.ndarray, face, seed: int) -> np.ndarray:
+    """The same face wearing a surgical mask under the nose (perception.synth, repeatable)."""
+    from perception.synth import synthesize
 
-    Fallback for when perception.synth is missing: the mask is a polygon placed and rotated
-    from MTCNN's five landmarks (eye line for roll, nose and mouth for height), with pleats
-    and ear loops, so the nose stays uncovered as in a mask worn below the nose.
-    """
-    import cv2
-
-    (lex, ley), (rex, rey), (nx, ny), (lmx, lmy), (rmx, rmy) = face.landmarks
-    roll = np.arctan2(rey - ley, rex - lex)
-    ux = np.array([np.cos(roll), np.sin(roll)])   # along the eye line
-    uy = np.array([-np.sin(roll), np.cos(roll)])  # down the face
-    eye_span = float(np.hypot(rex - lex, rey - ley))
-    mouth = np.array([(lmx + rmx) / 2.0, (lmy + rmy) / 2.0])
-    nose = np.array([nx, ny])
-    drop = float(np.dot(mouth - nose, uy))
-    centre = nose + uy * (0.25 * drop) + ux * float(np.dot(mouth - nose, ux))
-    top, bottom = 0.0, 2.3 * drop
-    half_top, half_bottom = 0.95 * eye_span, 0.75 * eye_span
-    outline = [centre + ux * (-half_top) + uy * top, centre + ux * half_top + uy * top]
-    for a in np.linspace(0.0, np.pi, 12):  # rounded bottom edge under the chin
-        outline.append(centre + ux * (half_bottom * np.cos(a)) + uy * (0.55 * bottom + 0.45 * bottom * np.sin(a)))
-    outline.append(centre + ux * (-half_top) + uy * top)
-    poly = np.round(np.array(outline)).astype(np.int32)
-    out = image_bgr.copy()
-    cv2.fillPoly(out, [poly], (235, 205, 160), lineType=cv2.LINE_AA)
-    for k in (0.3, 0.55, 0.8):  # pleats
-        a = centre + ux * (-0.9 * half_top) + uy * (k * bottom)
-        b = centre + ux * (0.9 * half_top) + uy * (k * bottom)
-        cv2.line(out, tuple(int(v) for v in a), tuple(int(v) for v in b), (200, 170, 130), 2, cv2.LINE_AA)
-    cv2.polylines(out, [poly], True, (190, 160, 120), 2, cv2.LINE_AA)
-    for side in (-1, 1):  # ear loops towards the ears
-        a = centre + ux * (side * half_top) + uy * (0.1 * bottom)
-        b = centre + ux * (side * 1.25 * eye_span) - uy * (0.4 * drop)
-        cv2.line(out, tuple(int(v) for v in a), tuple(int(v) for v in b), (240, 240, 240), 2, cv2.LINE_AA)
-    return out
-
-
-def synth_mask_below_nose(synth, image_bgr: np.ndarray, face) -> np.ndarray:
-    """Put a mask below the nose with perception.synth (its API: see that module)."""
-    rgb = image_bgr[:, :, ::-1].copy()
-    out = synth.put_mask(rgb, face.landmarks, style="below_nose")
-    return np.ascontiguousarray(np.asarray(out)[:, :, ::-1])
+    rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+    out, _ = synthesize(rgb, face.landmarks, placement="below_nose", style="surgical",
+                        rng=np.random.RandomState(seed))
+    return np.ascontiguousarray(out[:, :, ::-1])
 
 
 if __name__ == "__main__":
