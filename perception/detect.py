@@ -101,15 +101,18 @@ def detect(args) -> None:
     frames: List[Dict] = []
     writer = None
     fps: Optional[float] = None
+    frame_time: Optional[float] = None
     started = time.perf_counter()
     try:
         for name, frame in source:
             if not sequence:
                 pipeline.reset()  # unrelated photos: no tracks carried over
             result = pipeline.process(frame)
+            # Average the frame TIME, then invert: averaging rates would let the fast
+            # KCF-only frames hide the slow detection frames.
             total = result.timings["total"]
-            if total > 0:
-                fps = 1.0 / total if fps is None else 0.9 * fps + 0.1 / total
+            frame_time = total if frame_time is None else 0.9 * frame_time + 0.1 * total
+            fps = 1.0 / frame_time if frame_time > 0 else None
             annotated = draw_result(frame, result, fps=fps if sequence else None)
             if sequence:
                 if writer is None:

@@ -91,8 +91,12 @@ class FramePipeline:
 
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
         never below MTCNN's 12 px). The defaults were picked with bench/perception.py on a
-        640x480 scene with four faces: MTCNN at half size takes ~40 ms instead of ~80 ms,
-        and every fifth frame keeps new faces waiting at most 1/6 s at 30 fps.
+        640x480 scene with four faces, on the shared 2-core machine (load ~3.5): detection
+        at half size ~60 ms instead of ~75 ms at full size, KCF ~9 ms for four faces, the
+        classifier ~33 ms per batch of four; the pipeline ran at 34 fps against 8.8 fps for
+        detect-and-classify on every frame (ratio 3.9). Every fifth frame keeps a new face
+        waiting at most 1/6 s at 30 fps. With two threads instead of one, both fell to
+        4.3 and 0.9 fps: the threads fought the other processes for the two cores.
         """
         from perception.classifier import MaskClassifier
         from perception.detector import FaceDetector
