@@ -103,3 +103,21 @@ def test_damaged_or_foreign_weights_name_the_file(tmp_path):
 def test_bad_crops_raise_input_error(classifier):
     with pytest.raises(InputError):
         classifier.classify([np.zeros((0, 10, 3), np.uint8)])
+
+
+@pytest.mark.dataset
+def test_balanced_accuracy_on_every_held_out_photo(detector, classifier):
+    # All of perception/holdout.txt (the fixtures are a subset): the training never saw them.
+    from conftest import ROOT, datasets_dir
+
+    folder = os.path.join(datasets_dir(), "mask-classification")
+    with open(os.path.join(ROOT, "perception", "holdout.txt")) as handle:
+        names = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    expected = {"with_mask": "masked", "without_mask": "unmasked"}
+    correct = {"masked": [], "unmasked": []}
+    for name in names:
+        label = expected[name.split("/")[0]]
+        (result,) = classifier.classify([face_crop(detector, os.path.join(folder, name))])
+        correct[label].append(result.label == label)
+    balanced = np.mean([np.mean(v) for v in correct.values()])
+    assert balanced >= 0.9, {k: "%d/%d" % (sum(v), len(v)) for k, v in correct.items()}

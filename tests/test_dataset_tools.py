@@ -203,3 +203,28 @@ def test_missing_image_and_broken_xml(tmp_path, voc):
     empty.mkdir()
     one_line_error(run_module("perception.dataset", "xml2csv", str(empty), "--out",
                               str(tmp_path / "l.csv")), empty)
+
+
+@pytest.mark.dataset
+def test_the_real_voc_folder_converts_completely(tmp_path):
+    # The cross-source VOC set (GPL data, read in place, never copied into the repo).
+    from tfrecord.reader import tfrecord_loader
+
+    from conftest import datasets_dir
+
+    root = os.path.join(datasets_dir(), "mask-detection-voc")
+    annotations, images = os.path.join(root, "annotations"), os.path.join(root, "images")
+    xml_files = [f for f in os.listdir(annotations) if f.endswith(".xml")]
+    labels_csv, out = tmp_path / "labels.csv", tmp_path / "voc.tfrecord"
+    assert run_module("perception.dataset", "xml2csv", annotations,
+                      "--out", str(labels_csv)).returncode == 0
+    _, rows = read_rows(labels_csv)
+    assert len({r["filename"] for r in rows}) == len(xml_files)
+    assert {r["class"] for r in rows} <= {"with_mask", "without_mask"}
+    proc = run_module("perception.dataset", "tfrecord", "--csv", str(labels_csv),
+                      "--images", images, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = list(tfrecord_loader(str(out), None, None))
+    assert len(records) == len(xml_files)
+    boxes = sum(len(r["image/object/bbox/xmin"]) for r in records)
+    assert boxes == len(rows)
