@@ -83,13 +83,14 @@ class Trajectory:
         return t if t >= 0 else 0.0  # later cycles hold the first pose during the delay
 
     def pose_at(self, sim_time: float) -> Tuple[float, float, float, float]:
-        """(x, y, z, yaw) of the actor at ``sim_time`` seconds of simulated time."""
+        """(x, y, z, yaw) of the actor at ``sim_time`` seconds of simulated time; yaw in
+        (-pi, pi]."""
         t = self.script_time(sim_time)
         points = self.waypoints
         if t <= 0 or len(points) == 1:
-            return points[0][1], points[0][2], points[0][3], points[0][4]
+            return points[0][1], points[0][2], points[0][3], wrap_angle(points[0][4])
         if t >= self.duration:
-            return points[-1][1], points[-1][2], points[-1][3], points[-1][4]
+            return points[-1][1], points[-1][2], points[-1][3], wrap_angle(points[-1][4])
         i = bisect.bisect_right(self._times, t) - 1  # type: ignore[attr-defined]
         i = min(max(i, 0), len(points) - 2)
         t0, t1 = points[i][0], points[i + 1][0]
