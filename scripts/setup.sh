@@ -61,10 +61,14 @@ mkdir -p "$STAMPS"
 want=$(digest "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" "$ROOT/pyproject.toml")
 if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$want" ]; then
   say "installing pinned Python packages into .venv (first time: several minutes)..."
-  "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
-  "$VENV/bin/pip" install -q --no-deps -r "$ROOT/requirements-nodeps.txt"
+  quiet_pip() {  # this machine's pip config lists local indexes that warn for every package
+    "$VENV/bin/pip" install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    return "${PIPESTATUS[0]}"
+  }
+  quiet_pip -r "$ROOT/requirements.txt"
+  quiet_pip --no-deps -r "$ROOT/requirements-nodeps.txt"
   # The project itself (perception, behaviors, sim and their console scripts), editable.
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
+  quiet_pip --no-deps --no-build-isolation -e "$ROOT"
   "$VENV/bin/python3" -c "import cv2; assert hasattr(cv2, 'TrackerKCF_create'), 'cv2 lost KCF: opencv-contrib was overwritten'"
   echo "$want" > "$STAMPS/pip"
 else
