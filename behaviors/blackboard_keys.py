@@ -26,8 +26,15 @@ SAFETY_REASON = "/safety/reason"
 FOLLOW_TARGET = "/follow/target"
 #: float: clock time before which no new follow starts (0 = none).
 FOLLOW_COOLDOWN_UNTIL = "/follow/cooldown_until"
+#: tuple of track ids the follow has finished with (each track is followed once).
+FOLLOWED_TRACKS = "/follow/followed_tracks"
+
 #: tuple of track ids for which an alert has been raised (each is raised once).
-ALERTED_TRACKS = "/follow/alerted_tracks"
+ALERTED_TRACKS = "/alerts/alerted_tracks"
+#: tuple of track ids recognised as a person alerted earlier (no new alert, no follow).
+KNOWN_TRACKS = "/alerts/known_tracks"
+#: behaviors.people.PersonMemory: where the alerted people were seen.
+PEOPLE = "/alerts/people"
 
 #: int or None: index of the waypoint the patrol is driving to.
 PATROL_WAYPOINT = "/patrol/waypoint"
@@ -36,4 +43,5 @@ PATROL_WAYPOINT = "/patrol/waypoint"
 PATROL_RESUME_NEAREST = "/patrol/resume_nearest"
 
 ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, PERCEPTION, SAFETY_REASON, FOLLOW_TARGET,
-       FOLLOW_COOLDOWN_UNTIL, ALERTED_TRACKS, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+       FOLLOW_COOLDOWN_UNTIL, FOLLOWED_TRACKS, ALERTED_TRACKS, KNOWN_TRACKS, PEOPLE,
+       PATROL_WAYPOINT, PATROL_RESUME_NEAREST)

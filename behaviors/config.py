@@ -43,9 +43,22 @@ class Config:
     #: Give up a follow when the target has not been seen for this long.
     lost_timeout_s: float = 3.0
     #: Give up a follow after this long even if the person is still in view.
-    follow_budget_s: float = 60.0
+    follow_budget_s: float = 30.0
+    #: A follow is done once the face has been held at the target size, near the image
+    #: centre, for this long: the person has been approached; the patrol goes on.
+    follow_hold_s: float = 3.0
     #: After a follow ends, do not start another one for this long (resume the patrol).
-    cooldown_s: float = 30.0
+    #: A followed track is never followed again, so this only spaces out follows.
+    cooldown_s: float = 5.0
+
+    #: Horizontal field of view of the camera (rad); TurtleBot3 waffle_pi's is 62.2 deg.
+    camera_hfov: float = 1.085
+    #: Typical height of a face box (m), to estimate a person's distance from one frame.
+    face_height_m: float = 0.2
+    #: A new track whose face lands this close (m) to a person alerted earlier is that person.
+    person_radius_m: float = 1.2
+    #: How long (s) an alerted person is remembered.
+    person_memory_s: float = 600.0
 
     #: Speed limits for every command the tree writes (TurtleBot3 waffle: 0.26 m/s, 1.8 rad/s).
     max_linear_speed: float = 0.3

@@ -1,12 +1,16 @@
-"""Follow a person without a mask: pick a confirmed track, raise its alert once, servo to it.
+"""Follow a person without a mask: pick a confirmed track and servo to it.
 
 The branch is a sequence without memory, so its guard is re-checked every tick (the
 py_trees eternal-guard idiom)::
 
     Follow Unmasked (Sequence, memory=False)
     ├── Unmasked Confirmed?   picks a target, or keeps the one being followed
-    ├── Raise Alert           once per track id, through an injected sink
-    └── Servo To Face         visual servoing; gives up when lost or out of time
+    └── Servo To Face         visual servoing; done when the person has been approached,
+                              gives up when lost or out of time
+
+The alert itself is raised by behaviors.raise_alerts for every confirmed face, followed or
+not. Each track is followed once, and tracks recognised as a person alerted earlier are not
+followed at all, so the robot does not keep returning to someone it has already reported.
 
 What is being followed lives on the blackboard (``/follow/target``), not inside a
 behaviour, so a safety stop that preempts the branch for a moment does not forget it, and
@@ -23,15 +27,12 @@ from typing import Callable, Optional, Tuple
 import py_trees
 
 from behaviors import blackboard_keys as keys
-from behaviors.alerts import AlertEvent
 from behaviors.config import Config
 from behaviors.control import ZERO, VisualServo
 from behaviors.safety import VelocityBehaviour, read
 from perception.types import ALERT_LABELS, Box
 
 Clock = Callable[[], float]
-#: Receives each alert exactly once per track; must return quickly (see alerts.AlertWriter).
-AlertSink = Callable[[AlertEvent], None]
 _READ = py_trees.common.Access.READ
 _WRITE = py_trees.common.Access.WRITE
 _log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         self.clock = clock
         self.blackboard = self.attach_blackboard_client(name=name)
         self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        for key in (keys.FOLLOWED_TRACKS, keys.KNOWN_TRACKS):
+            self.blackboard.register_key(key=key, access=_READ)
         for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.PATROL_RESUME_NEAREST):
             self.blackboard.register_key(key=key, access=_WRITE)
 
@@ -91,9 +94,11 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         if age > self.config.result_max_age_s:
             self.feedback_message = "perception result %.1f s old, too old to act on" % age
             return py_trees.common.Status.FAILURE
+        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ())) + tuple(
+            read(self.blackboard, keys.KNOWN_TRACKS, ()))
         candidates = [t for t in output.result.tracks
                       if t.label in ALERT_LABELS and t.hits >= self.config.confirm_frames
-                      and t.lost_frames == 0]
+                      and t.lost_frames == 0 and t.track_id not in done]
         if not candidates:
             waiting = [t for t in output.result.tracks if t.label in ALERT_LABELS]
             self.feedback_message = (
@@ -108,63 +113,6 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         self.blackboard.set(keys.PATROL_RESUME_NEAREST, True, overwrite=True)
         self.feedback_message = "new target: track %d (%s, %d hits)" % (
             best.track_id, best.label, best.hits)
-        return py_trees.common.Status.SUCCESS
-
-
-class RaiseAlert(py_trees.behaviour.Behaviour):
-    """Hand the target's alert to the sink once per track id; SUCCESS either way.
-
-    The event carries the frame the track was found in (for the snapshots) and the robot's
-    pose. Following goes on while an alert waits for a frame that shows the track, or after
-    the sink raised (it is retried next tick): chasing the person is still useful.
-    Without a sink (drawing the tree, some tests) the alert is only logged.
-    """
-
-    def __init__(self, name: str, clock: Clock, alert_sink: Optional[AlertSink]) -> None:
-        super().__init__(name)
-        if alert_sink is not None and not callable(alert_sink):
-            raise ValueError("alert_sink must be callable (AlertEvent -> None), got %r"
-                             % (alert_sink,))
-        self.clock = clock
-        self.alert_sink = alert_sink
-        self.blackboard = self.attach_blackboard_client(name=name)
-        for key in (keys.FOLLOW_TARGET, keys.PERCEPTION, keys.ODOMETRY):
-            self.blackboard.register_key(key=key, access=_READ)
-        self.blackboard.register_key(key=keys.ALERTED_TRACKS, access=_WRITE)
-
-    def update(self) -> py_trees.common.Status:
-        target = read(self.blackboard, keys.FOLLOW_TARGET)
-        if target is None:
-            self.feedback_message = "no target"
-            return py_trees.common.Status.FAILURE
-        alerted = read(self.blackboard, keys.ALERTED_TRACKS, ())
-        if target.track_id in alerted:
-            self.feedback_message = "alert for track %d already raised" % target.track_id
-            return py_trees.common.Status.SUCCESS
-        output = read(self.blackboard, keys.PERCEPTION)
-        track = output.track(target.track_id) if output is not None else None
-        if track is None or track.lost_frames > 0:
-            self.feedback_message = "waiting for a frame that shows track %d" % target.track_id
-            return py_trees.common.Status.SUCCESS
-        odometry = read(self.blackboard, keys.ODOMETRY)
-        event = AlertEvent(stamp=self.clock(), track=dataclasses.replace(track),
-                           frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
-                           robot_pose=odometry.value if odometry is not None else None)
-        if self.alert_sink is None:
-            _log.warning("no alert sink: alert for track %d (%s) is not stored",
-                         track.track_id, track.label)
-        else:
-            try:
-                self.alert_sink(event)
-            except Exception as exc:
-                _log.exception("alert sink failed for track %d", track.track_id)
-                self.feedback_message = "alert for track %d failed (%s), will retry" % (
-                    track.track_id, exc)
-                return py_trees.common.Status.SUCCESS
-        self.blackboard.set(keys.ALERTED_TRACKS, tuple(alerted) + (track.track_id,),
-                            overwrite=True)
-        self.feedback_message = "alert raised for track %d (%s %.2f)" % (
-            track.track_id, track.label, track.score)
         return py_trees.common.Status.SUCCESS
 
 
@@ -185,8 +133,9 @@ class ServoToFace(VelocityBehaviour):
                                  config.target_face_height, config.max_linear_speed,
                                  config.max_angular_speed)
         self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
-        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL):
+        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.FOLLOWED_TRACKS):
             self.blackboard.register_key(key=key, access=_WRITE)
+        self._held_since: Optional[float] = None
 
     def update(self) -> py_trees.common.Status:
         now = self.clock()
@@ -214,14 +163,32 @@ class ServoToFace(VelocityBehaviour):
             self.feedback_message = "track %d out of sight for %.1f s, waiting" % (
                 target.track_id, unseen)
             return py_trees.common.Status.RUNNING
+        if self._approached(target):
+            if self._held_since is None:
+                self._held_since = now
+            elif now - self._held_since >= self.config.follow_hold_s:
+                return self._give_up(now, "approached track %d" % target.track_id)
+        else:
+            self._held_since = None
         twist = self.servo.command(target.box, target.frame_size)
         self.command(twist)
         self.feedback_message = "following track %d: %.2f m/s, %.2f rad/s" % (
             target.track_id, twist.linear_x, twist.angular_z)
         return py_trees.common.Status.RUNNING
 
+    def _approached(self, target: FollowTarget) -> bool:
+        """The face is (nearly) at the target size and near the image centre."""
+        width, height = target.frame_size
+        face = (target.box[3] - target.box[1]) / float(height)
+        offset = abs((target.box[0] + target.box[2]) / 2.0 - width / 2.0) / (width / 2.0)
+        return face >= 0.85 * self.config.target_face_height and offset < 0.25
+
     def _give_up(self, now: float, why: str) -> py_trees.common.Status:
         self.command(ZERO)
+        self._held_since = None
+        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ()))
+        self.blackboard.set(keys.FOLLOWED_TRACKS, done + (target_id(self.blackboard),),
+                            overwrite=True)
         self.blackboard.set(keys.FOLLOW_TARGET, None, overwrite=True)
         self.blackboard.set(keys.FOLLOW_COOLDOWN_UNTIL, now + self.config.cooldown_s,
                             overwrite=True)
@@ -230,10 +197,13 @@ class ServoToFace(VelocityBehaviour):
         return py_trees.common.Status.FAILURE
 
 
-def create_follow_branch(config: Config, clock: Clock,
-                         alert_sink: Optional[AlertSink]) -> py_trees.behaviour.Behaviour:
+def target_id(client) -> int:
+    target = read(client, keys.FOLLOW_TARGET)
+    return target.track_id if target is not None else -1
+
+
+def create_follow_branch(config: Config, clock: Clock) -> py_trees.behaviour.Behaviour:
     return py_trees.composites.Sequence(name="Follow Unmasked", memory=False, children=[
         SelectTarget("Unmasked Confirmed?", config, clock),
-        RaiseAlert("Raise Alert", clock, alert_sink),
         ServoToFace("Servo To Face", config, clock),
     ])

@@ -7,9 +7,10 @@ very tree the node runs, and the ROS node only wires topics to it::
     Mask Patrol (Parallel, SuccessOnAll: never finishes on its own)
     ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB
     ├── Perceive              newest frame -> worker thread; newest result -> blackboard
+    ├── Raise Alerts          each confirmed unmasked face -> one alert per person
     └── Priorities (Selector, memory=False)
         ├── Safety Guard      e-stop / stale camera / stale odometry -> zero velocity
-        ├── Follow Unmasked   confirmed unmasked track -> alert once, visual servo
+        ├── Follow Unmasked   confirmed unmasked track -> visual servo until approached
         └── Patrol            waypoint loop on odometry
 
 How a node uses it::
@@ -31,10 +32,11 @@ import py_trees
 from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO, Twist2D
-from behaviors.follow import AlertSink, create_follow_branch
+from behaviors.follow import create_follow_branch
 from behaviors.gather import CAMERA, ESTOP, ODOMETRY, Inbox, ToBlackboard
 from behaviors.patrol import create_patrol
 from behaviors.perception import Perceive, PerceptionOutput, default_pipeline_factory
+from behaviors.raise_alerts import AlertSink, RaiseAlerts
 from behaviors.safety import ResetCommand, create_safety_guard
 
 Clock = Callable[[], float]
@@ -72,13 +74,14 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
     ])
     priorities = py_trees.composites.Selector(name="Priorities", memory=False, children=[
         create_safety_guard(clock, config.camera_stale_s, config.odometry_stale_s),
-        create_follow_branch(config, clock, alert_sink),
+        create_follow_branch(config, clock),
         create_patrol(config),
     ])
     return py_trees.composites.Parallel(
         name="Mask Patrol",
         policy=py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=False),
-        children=[gather, Perceive("Perceive", pipeline_factory, clock), priorities])
+        children=[gather, Perceive("Perceive", pipeline_factory, clock),
+                  RaiseAlerts("Raise Alerts", config, clock, alert_sink), priorities])
 
 
 def current_command() -> Twist2D:

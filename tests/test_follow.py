@@ -127,7 +127,7 @@ def test_track_seen_again_before_the_timeout_is_followed_on():
     assert len(h.alerts) == 1
 
 
-def test_cooldown_is_respected_and_each_track_is_alerted_once():
+def test_cooldown_is_respected_and_a_followed_track_is_not_chased_again():
     h = TreeHarness(CONFIG)
     h.see([make_track(6)])
     h.tick()
@@ -137,6 +137,7 @@ def test_cooldown_is_respected_and_each_track_is_alerted_once():
     assert h.tip() == "Patrol"
     gave_up_at = h.clock()
     assert h.read(keys.FOLLOW_COOLDOWN_UNTIL) == gave_up_at + CONFIG.cooldown_s
+    assert h.read(keys.FOLLOWED_TRACKS) == (6,)
     # The same person (and a new one) in view during the cool-down: keep patrolling.
     while h.clock() + 0.1 < gave_up_at + CONFIG.cooldown_s - 0.05:
         h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
@@ -146,9 +147,50 @@ def test_cooldown_is_respected_and_each_track_is_alerted_once():
     for _ in range(3):
         h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
         h.tick()
-    assert h.tip() == "Servo To Face"  # cool-down over: track 6 is the larger face again
-    assert h.read(keys.FOLLOW_TARGET).track_id == 6
-    assert [e.track.track_id for e in h.alerts] == [6]  # no second alert for track 6
+    # cool-down over: track 6 is the larger face, but it was followed already
+    assert h.tip() == "Servo To Face"
+    assert h.read(keys.FOLLOW_TARGET).track_id == 8
+    assert [e.track.track_id for e in h.alerts] == [6, 8]  # one alert each, no repeat
+
+
+def test_follow_ends_once_the_person_has_been_approached():
+    h = TreeHarness(CONFIG)
+    side = CONFIG.target_face_height * 480
+    close = (320 - side / 2, 100.0, 320 + side / 2, 100.0 + side)
+    ticks = 0
+    while True:
+        h.see([make_track(4, box=close)])
+        h.tick()
+        if h.tip() != "Servo To Face":
+            break
+        ticks += 1
+        assert ticks < 100, "the follow never ended"
+    assert abs(ticks / 10.0 - CONFIG.follow_hold_s) <= 0.25
+    assert "approached" in h.behaviour("Servo To Face").feedback_message
+    assert h.read(keys.FOLLOWED_TRACKS) == (4,)
+    assert len(h.alerts) == 1
+
+
+def test_a_new_track_of_a_person_already_alerted_is_neither_alerted_nor_followed():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(1, box=SMALL_FACE_RIGHT)])
+    h.tick()
+    assert len(h.alerts) == 1
+    h.see([])
+    while h.tip() == "Servo To Face":
+        h.tick()
+    h.clock.advance(CONFIG.cooldown_s + 1)
+    # the same face at the same place, under a new track id (the tracker lost it)
+    for _ in range(5):
+        h.see([make_track(2, box=SMALL_FACE_RIGHT)])
+        h.tick()
+        assert h.tip() == "Patrol"
+    assert len(h.alerts) == 1
+    assert 2 in h.read(keys.KNOWN_TRACKS)
+    # someone else, far to the left: a new person
+    h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
+    h.tick()
+    assert [e.track.track_id for e in h.alerts] == [1, 3]
 
 
 def test_follow_budget_ends_a_follow_even_in_view():

@@ -23,15 +23,15 @@ def test_create_root_needs_no_arguments_and_has_the_documented_shape():
     root = create_root()
     assert isinstance(root, py_trees.composites.Parallel)
     assert isinstance(root.policy, py_trees.common.ParallelPolicy.SuccessOnAll)
-    assert [c.name for c in root.children] == ["Topics2BB", "Perceive", "Priorities"]
-    gather, _, priorities = root.children
+    assert [c.name for c in root.children] == ["Topics2BB", "Perceive", "Raise Alerts",
+                                               "Priorities"]
+    gather, _, _, priorities = root.children
     assert [c.name for c in gather.children] == ["Reset Command", "Camera2BB", "Odometry2BB",
                                                  "EStop2BB"]
     assert [c.name for c in priorities.children] == ["Safety Guard", "Follow Unmasked",
                                                      "Patrol"]
     follow = priorities.children[1]
-    assert [c.name for c in follow.children] == ["Unmasked Confirmed?", "Raise Alert",
-                                                 "Servo To Face"]
+    assert [c.name for c in follow.children] == ["Unmasked Confirmed?", "Servo To Face"]
     assert isinstance(follow, py_trees.composites.Sequence) and not follow.memory
 
 
@@ -78,7 +78,7 @@ def test_every_ticked_behaviour_explains_itself():
     h.tick()
     ticked = [b for b in h.root.iterate() if b.status != py_trees.common.Status.INVALID and
               not isinstance(b, py_trees.composites.Composite)]
-    expected = {"Camera2BB", "Unsafe?", "Unmasked Confirmed?", "Raise Alert",
+    expected = {"Camera2BB", "Unsafe?", "Unmasked Confirmed?", "Raise Alerts",
                 "Servo To Face", "Perceive"}
     assert {b.name for b in ticked} >= expected
     for behaviour in ticked:

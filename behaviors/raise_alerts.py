@@ -1,0 +1,113 @@
+"""Raise one alert per person without a mask, for every such face the robot sees.
+
+Alerting is its own branch of the parallel root, not a step of the follow: the robot can
+follow one person at a time, but in a crowd several people without a mask pass together,
+and each of them must reach the staff. A face is alerted once its track is confirmed
+(``confirm_frames`` detections) in a fresh result; the alert goes to an injected sink
+(``alerts.AlertWriter`` records it, then the node publishes it). Each alert places the
+person on the map (behaviors.people); a later track of a person already alerted there is
+recognised and neither alerted again nor chased again.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Optional
+
+import py_trees
+
+from behaviors import blackboard_keys as keys
+from behaviors.alerts import AlertEvent
+from behaviors.config import Config
+from behaviors.people import PersonMemory, locate_face
+from behaviors.safety import read
+from perception.types import ALERT_LABELS
+
+Clock = Callable[[], float]
+#: Receives each alert exactly once per person; must return quickly (see alerts.AlertWriter).
+AlertSink = Callable[[AlertEvent], None]
+_READ = py_trees.common.Access.READ
+_WRITE = py_trees.common.Access.WRITE
+_log = logging.getLogger(__name__)
+
+
+class RaiseAlerts(py_trees.behaviour.Behaviour):
+    """Every tick: alert on each newly confirmed unmasked/incorrect face. Always SUCCESS.
+
+    Writes ``/alerts/alerted_tracks`` (tracks whose alert is done) and
+    ``/alerts/known_tracks`` (tracks recognised as a person alerted before: not alerted,
+    not followed). A sink that raises is retried on the next tick.
+    """
+
+    def __init__(self, name: str, config: Config, clock: Clock,
+                 alert_sink: Optional[AlertSink]) -> None:
+        super().__init__(name)
+        if alert_sink is not None and not callable(alert_sink):
+            raise ValueError("alert_sink must be callable (AlertEvent -> None), got %r"
+                             % (alert_sink,))
+        self.config = config
+        self.clock = clock
+        self.alert_sink = alert_sink
+        self.blackboard = self.attach_blackboard_client(name=name)
+        for key in (keys.PERCEPTION, keys.ODOMETRY):
+            self.blackboard.register_key(key=key, access=_READ)
+        for key in (keys.ALERTED_TRACKS, keys.KNOWN_TRACKS, keys.PEOPLE):
+            self.blackboard.register_key(key=key, access=_WRITE)
+        self._last_seq = -1
+
+    def initialise(self) -> None:
+        if read(self.blackboard, keys.PEOPLE) is None:
+            self.blackboard.set(keys.PEOPLE, PersonMemory(self.config.person_radius_m,
+                                                          self.config.person_memory_s))
+
+    def update(self) -> py_trees.common.Status:
+        output = read(self.blackboard, keys.PERCEPTION)
+        if output is None or output.frame_seq == self._last_seq:
+            return py_trees.common.Status.SUCCESS
+        now = self.clock()
+        if now - output.stamp > self.config.result_max_age_s:
+            self.feedback_message = "perception result too old to alert on"
+            return py_trees.common.Status.SUCCESS
+        self._last_seq = output.frame_seq
+        alerted = tuple(read(self.blackboard, keys.ALERTED_TRACKS, ()))
+        known = tuple(read(self.blackboard, keys.KNOWN_TRACKS, ()))
+        people: PersonMemory = read(self.blackboard, keys.PEOPLE)
+        odometry = read(self.blackboard, keys.ODOMETRY)
+        pose = odometry.value if odometry is not None else None
+        for track in output.result.tracks:
+            if track.label not in ALERT_LABELS or track.hits < self.config.confirm_frames \
+                    or track.lost_frames > 0 or track.track_id in alerted + known:
+                continue
+            where = None
+            if pose is not None:
+                where = locate_face(track.box, output.frame_size, pose, self.config.camera_hfov,
+                                    self.config.face_height_m)
+                same = people.match(where, now)
+                if same is not None and same.label in ALERT_LABELS:
+                    known += (track.track_id,)
+                    self.feedback_message = "track %d is the person alerted as track %d" % (
+                        track.track_id, same.track_id)
+                    continue
+            event = AlertEvent(stamp=now, track=dataclasses.replace(track),
+                               frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
+                               robot_pose=pose)
+            if self.alert_sink is None:
+                _log.warning("no alert sink: alert for track %d (%s) is not stored",
+                             track.track_id, track.label)
+            else:
+                try:
+                    self.alert_sink(event)
+                except Exception as exc:
+                    _log.exception("alert sink failed for track %d", track.track_id)
+                    self.feedback_message = "alert for track %d failed (%s), will retry" % (
+                        track.track_id, exc)
+                    self._last_seq = -1  # look at this result again next tick
+                    continue
+            alerted += (track.track_id,)
+            if where is not None:
+                people.remember(where, now, track.track_id, track.label)
+            self.feedback_message = "alert raised for track %d (%s %.2f)" % (
+                track.track_id, track.label, track.score)
+        self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)
+        self.blackboard.set(keys.KNOWN_TRACKS, known, overwrite=True)
+        return py_trees.common.Status.SUCCESS
