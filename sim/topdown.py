@@ -49,6 +49,9 @@ class TopDownMap:
         self.height = int(math.ceil((y1 - y0) * self.scale)) + 2 * margin + 22
         self._origin = (x0, y1)
         self._margin = margin
+        left, top = self.to_pixel(x0, y1)
+        right, bottom = self.to_pixel(x1, y0)
+        self._floor = ((max(0, left), max(0, top)), (min(self.width, right + 1), min(self.height, bottom + 1)))
         self._background = self._draw_static()
 
     def to_pixel(self, x: float, y: float) -> Tuple[int, int]:
@@ -85,7 +88,9 @@ class TopDownMap:
                 wedge.append(self.to_pixel(x + self.view_range * math.cos(a), y + self.view_range * math.sin(a)))
             overlay = image.copy()
             cv2.fillPoly(overlay, [np.array(wedge, dtype=np.int32)], (120, 200, 240), cv2.LINE_AA)
-            image = cv2.addWeighted(overlay, 0.35, image, 0.65, 0)
+            blended = cv2.addWeighted(overlay, 0.35, image, 0.65, 0)
+            (left, top), (right, bottom) = self._floor  # the view ends at the map's edge
+            image[top:bottom, left:right] = blended[top:bottom, left:right]
             centre = self.to_pixel(x, y)
             radius = max(3, int(round(self.robot_radius * self.scale)))
             cv2.circle(image, centre, radius, ROBOT, -1, cv2.LINE_AA)
