@@ -12,7 +12,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from typing import Dict
 
 import pytest
