@@ -25,7 +25,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from perception.errors import InputError
-from sim.geometry import Shape, compose, matrix, quat_of_pose, quat_wxyz
+from sim.geometry import Shape, matrix, quat_of_pose, quat_wxyz
 from sim.robot import RobotModel
 from sim.world import World
 
@@ -235,6 +235,3 @@ def _f(value: float) -> str:
 
 def _vec(values: Sequence[float]) -> str:
     return " ".join(_f(float(v)) for v in values)
-
-
-__all__ = ["build_mjcf", "CAMERA", "ROBOT_BODY", "TIMESTEP", "compose"]

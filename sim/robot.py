@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.errors import InputError
-from sim.geometry import IDENTITY, Pose6, Shape, compose, matrix, parse_numbers, pose_of
+from sim.geometry import IDENTITY, Pose6, Shape, compose, matrix, parse_numbers
 from sim.scenario import DEFAULT_ROBOT, WORLDS_DIR
 
 
@@ -321,7 +321,3 @@ def _corners_xy(shape: Shape) -> Sequence[Tuple[float, float]]:
         v = m @ np.array([p[0], p[1], p[2], 1.0])
         out.append((float(v[0]), float(v[1])))
     return out
-
-
-__all__ = ["CameraModel", "RobotJoint", "RobotLink", "RobotModel", "Shape", "load_robot",
-           "collision_shapes_in_root", "footprint_radius", "pose_of"]
