@@ -1,0 +1,129 @@
+"""Evaluation metrics on hand-worked cases, and the shipped weights on real held-out photos."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from perception.evaluate import (average_precision, balanced_accuracy, confusion_matrix, iou,
+                                 match_detections, precision_recall, summarise)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+CARD = os.path.join(ROOT, "perception", "models", "MODEL_CARD.md")
+
+
+def test_confusion_matrix_counts_rows_as_truth():
+    matrix = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2])
+    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_precision_recall_and_balanced_accuracy_of_a_known_matrix():
+    matrix = np.array([[8, 2, 0], [1, 9, 0], [0, 0, 0]])
+    precision, recall = precision_recall(matrix)
+    assert precision[0] == pytest.approx(8 / 9) and precision[1] == pytest.approx(9 / 11)
+    assert recall[0] == pytest.approx(0.8) and recall[1] == pytest.approx(0.9)
+    assert np.isnan(precision[2]) and np.isnan(recall[2])
+    assert balanced_accuracy(matrix) == pytest.approx(0.85)
+
+
+def test_an_incorrect_verdict_counts_as_a_miss_for_masked_vs_unmasked():
+    matrix = np.array([[7, 1, 2], [0, 10, 0], [0, 0, 0]])
+    assert balanced_accuracy(matrix, [0, 1]) == pytest.approx((0.7 + 1.0) / 2)
+    summary = summarise([0] * 10 + [1] * 10, [0] * 7 + [1] + [2] * 2 + [1] * 10)
+    assert summary["balanced_accuracy_masked_unmasked"] == pytest.approx(0.85)
+    assert summary["precision"]["incorrect"] == 0.0
+
+
+def test_balanced_accuracy_needs_examples():
+    with pytest.raises(ValueError):
+        balanced_accuracy(np.zeros((3, 3)), [0, 1])
+
+
+def test_average_precision_of_known_rankings():
+    assert average_precision([0.9, 0.8], [True, True], 2) == pytest.approx(1.0)
+    # hits at ranks 1 and 3 of 3 true boxes: 1/3 * 1 + 1/3 * 2/3
+    assert average_precision([0.9, 0.8, 0.7, 0.6], [True, False, True, False], 3) == \
+        pytest.approx(1 / 3 + 2 / 9)
+    assert average_precision([0.5], [False], 1) == 0.0
+    with pytest.raises(ValueError):
+        average_precision([], [], 0)
+
+
+def test_iou_and_greedy_matching():
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    truths = {0: [(0, 0, 10, 10)]}
+    detections = [(0, 0.6, (0, 0, 10, 10)), (0, 0.9, (1, 0, 11, 10)), (1, 0.99, (0, 0, 10, 10))]
+    # the best-scored overlapping box takes the truth; the duplicate and the other image miss
+    assert match_detections(detections, truths, 0.5) == [False, True, False]
+
+
+def _fixture_crops():
+    import cv2
+
+    from perception.classifier import crop_face
+    from perception.detector import FaceDetector
+
+    detector = FaceDetector()
+    crops, truth = [], []
+    for label, folder in ((0, "with_mask"), (1, "without_mask")):
+        for name in sorted(os.listdir(os.path.join(FIXTURES, folder))):
+            bgr = cv2.imread(os.path.join(FIXTURES, folder, name))
+            image = np.ascontiguousarray(bgr[:, :, ::-1])
+            faces = detector.detect(image, color="rgb")
+            assert faces, name
+            crops.append(crop_face(image, faces[0].box))
+            truth.append(label)
+    return crops, truth
+
+
+def test_shipped_weights_on_held_out_real_photos():
+    """The 16 fixture photos are listed in holdout.txt: the model never saw them."""
+    from perception.classifier import MaskClassifier
+    from perception.types import LABELS
+
+    classifier = MaskClassifier()
+    crops, truth = _fixture_crops()
+    predicted = [LABELS.index(r.label) for r in classifier.classify(crops)]
+    assert summarise(truth, predicted)["balanced_accuracy_masked_unmasked"] >= 0.85
+
+
+def test_shipped_weights_see_a_mask_under_the_nose_as_incorrect():
+    import skimage.data
+
+    from perception.classifier import MaskClassifier, crop_face
+    from perception.detector import FaceDetector
+    from perception.synth import synthesize
+
+    image = skimage.data.astronaut()
+    face = FaceDetector().detect(image, color="rgb")[0]
+    classifier = MaskClassifier()
+    verdicts = {}
+    for placement in ("correct", "below_nose"):
+        drawn, _ = synthesize(image, face.landmarks, placement, "surgical",
+                              np.random.RandomState(3))
+        verdicts[placement] = classifier.classify([crop_face(drawn, face.box)])[0].label
+    verdicts["none"] = classifier.classify([crop_face(image, face.box)])[0].label
+    assert verdicts == {"correct": "masked", "below_nose": "incorrect", "none": "unmasked"}
+
+
+def _claimed_voc_accuracy() -> float:
+    with open(CARD, encoding="utf-8") as handle:
+        found = re.search(r"VOC-box balanced accuracy masked vs unmasked = ([0-9.]+)",
+                          handle.read())
+    assert found, "MODEL_CARD.md must state the VOC-box balanced accuracy it claims"
+    return float(found.group(1))
+
+
+@pytest.mark.dataset
+def test_shipped_weights_reach_the_card_figure_on_the_other_source():
+    from perception.classifier import MaskClassifier
+    from perception.evaluate import evaluate_voc_crops
+
+    data = os.environ.get("MASK_PATROL_DATASETS", "/work/shared/datasets")
+    summary = evaluate_voc_crops(MaskClassifier(), data)
+    assert summary["count"] == 63
+    assert summary["balanced_accuracy_masked_unmasked"] >= _claimed_voc_accuracy() - 0.02
