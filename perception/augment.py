@@ -52,6 +52,24 @@ def refill_padding(crop: np.ndarray, valid: np.ndarray, rng: np.random.RandomSta
     return out
 
 
+def cut_at_frame_edge(image: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    """Imitate a face cut off by the frame border: beyond a random line on one side the
+    edge pixels repeat, exactly as crop_face pads a face that leaves the picture."""
+    size = image.shape[0]
+    cut = int(size * rng.uniform(0.1, 0.35))
+    out = np.array(image)
+    side = rng.randint(4)
+    if side == 0:
+        out[:, :cut] = out[:, cut:cut + 1]
+    elif side == 1:
+        out[:, size - cut:] = out[:, size - cut - 1:size - cut]
+    elif side == 2:
+        out[:cut] = out[cut:cut + 1]
+    else:
+        out[size - cut:] = out[size - cut - 1:size - cut]
+    return out
+
+
 def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
             valid: Optional[np.ndarray] = None, zoom_out: bool = True) -> np.ndarray:
     """A randomly changed ``size`` x ``size`` view of a cached crop.
@@ -65,7 +83,7 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
         crop = refill_padding(crop, valid, rng)
     scale = rng.uniform(0.8, 1.25 if zoom_out else 1.0)
     side = NOMINAL_SIDE * scale
-    shift = rng.uniform(-0.08, 0.08, 2) * NOMINAL_SIDE
+    shift = rng.uniform(-0.12, 0.12, 2) * NOMINAL_SIDE
     angle = rng.uniform(-12, 12) if rng.rand() < 0.7 else 0.0
     centre = (CACHE_SIZE / 2.0 + shift[0], CACHE_SIZE / 2.0 + shift[1])
     matrix = cv2.getRotationMatrix2D(centre, angle, size / side)
@@ -74,7 +92,18 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
                            if side > size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if rng.rand() < 0.5:
         image = image[:, ::-1]
+    if rng.rand() < 0.1:
+        image = cut_at_frame_edge(image, rng)
     image = image.astype(np.float32)
+    exposure = rng.rand()
+    if exposure < 0.25:  # a dim room seen by a webcam: dark, low contrast, noisy
+        image = 255.0 * (image / 255.0) ** rng.uniform(1.0, 1.8) * rng.uniform(0.2, 0.6)
+        image += rng.normal(0, rng.uniform(1, 6), image.shape)
+    elif exposure < 0.33:  # a face against a window: washed out
+        image = image * rng.uniform(1.3, 2.2)
+    if rng.rand() < 0.3:  # white balance
+        image = image * rng.uniform(0.85, 1.15, 3)
+    image = np.clip(image, 0, 255)
     if rng.rand() < 0.8:  # colour: brightness, contrast, saturation, a small hue turn
         image = image * rng.uniform(0.65, 1.35) + rng.uniform(-25, 25)
         mean = image.mean()
