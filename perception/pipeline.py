@@ -137,11 +137,14 @@ class FramePipeline:
         sx, sy = small.shape[1] / float(width), small.shape[0] / float(height)
 
         detect = self.frame_index % self.detect_every == 0
-        if not detect and len(self.tracker):
+        if len(self.tracker):
+            # KCF moves the boxes first, also on detection frames: matching detections to
+            # where the faces are now, not where they were a frame ago, keeps ids stable
+            # when the robot turns.
             t = time.perf_counter()
             lost = self.tracker.update(small)
             timings["track"] += time.perf_counter() - t
-            detect = bool(lost)
+            detect = detect or bool(lost)
 
         fresh = []
         if detect:

@@ -41,9 +41,39 @@ def iou(a: Box, b: Box) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+#: A detection of similar size can continue a track when its centre is within this many
+#: face widths of the track's (predicted) centre, and never less than MIN_GATE_PX: small
+#: faces seen from a turning robot move more than their own width between frames.
+GATE_WIDTHS = 2.0
+MIN_GATE_PX = 30.0
+
+
+def similarity(track_box: Box, detection_box: Box) -> float:
+    """How likely a detection is the tracked face: IoU, or closeness of the centres.
+
+    IoU alone fails for small faces seen from a moving robot: a 30 px face that moved 20 px
+    between two processed frames no longer overlaps its old box, and would start a new
+    track (and a new person). So a detection of similar size whose centre lies near the
+    track's centre also counts, scored 1 at the same centre down to 0 at
+    GATE_WIDTHS widths away.
+    """
+    overlap = iou(track_box, detection_box)
+    tw, th = track_box[2] - track_box[0], track_box[3] - track_box[1]
+    dw, dh = detection_box[2] - detection_box[0], detection_box[3] - detection_box[1]
+    size = max(tw, th)
+    if size <= 0 or dw <= 0 or not 0.5 <= max(dw, dh) / size <= 2.0:
+        return overlap
+    size = max(size, MIN_GATE_PX)
+    dx = (track_box[0] + track_box[2] - detection_box[0] - detection_box[2]) / 2.0
+    dy = (track_box[1] + track_box[3] - detection_box[1] - detection_box[3]) / 2.0
+    closeness = 1.0 - (dx * dx + dy * dy) ** 0.5 / (GATE_WIDTHS * size)
+    return max(overlap, closeness)
+
+
 def match_boxes(track_boxes: Sequence[Box], detection_boxes: Sequence[Box],
                 min_iou: float) -> List[Tuple[int, int]]:
-    """Pairs (track index, detection index) maximising total IoU, each pair >= ``min_iou``.
+    """Pairs (track index, detection index) maximising total similarity (IoU, or centre
+    closeness for similar sizes, see ``similarity``), each pair >= ``min_iou``.
 
     Hungarian assignment (scipy.optimize.linear_sum_assignment) when scipy is installed;
     otherwise greedy by descending IoU, which gives the same answer when faces do not
@@ -51,7 +81,7 @@ def match_boxes(track_boxes: Sequence[Box], detection_boxes: Sequence[Box],
     """
     if not track_boxes or not detection_boxes:
         return []
-    overlaps = np.array([[iou(t, d) for d in detection_boxes] for t in track_boxes])
+    overlaps = np.array([[similarity(t, d) for d in detection_boxes] for t in track_boxes])
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:  # pragma: no cover - scipy ships with scikit-image here
@@ -103,6 +133,23 @@ def _kcf_rect(box: Box, width: int, height: int) -> Optional[Tuple[int, int, int
     return (x1, y1, x2 - x1, y2 - y1)
 
 
+#: KCF follows a region this much larger than the face on each side (fraction of the face
+#: size): a 12-30 px face alone has too little texture, and KCF drops it as soon as the
+#: robot turns; with the hair, neck and shoulders around it, it holds on.
+KCF_PAD = 0.5
+
+
+#: Faces shorter than this (pixels) are not given to KCF: on a patch that small it reports
+#: success while sticking to the background. They are predicted from their velocity and
+#: re-detected on the next frame instead.
+KCF_MIN_FACE_PX = 32
+
+
+def _padded(box: Box, pad: float) -> Box:
+    w, h = box[2] - box[0], box[3] - box[1]
+    return (box[0] - pad * w, box[1] - pad * h, box[2] + pad * w, box[3] + pad * h)
+
+
 def _move_points(points: Tuple[Point, ...], old: Box, new: Box) -> Tuple[Point, ...]:
     """Carry landmarks along when KCF moves a box (same place relative to the box)."""
     ow, oh = old[2] - old[0], old[3] - old[1]
@@ -118,6 +165,12 @@ class _TrackState:
     def __init__(self, track: Track, kcf) -> None:
         self.track = track
         self.kcf = kcf
+        #: face box minus the KCF rectangle it was started with (x1, y1, x2, y2 offsets):
+        #: KCF keeps its rectangle's size, so the face box is the rectangle plus these.
+        self.kcf_offsets = (0.0, 0.0, 0.0, 0.0)
+        #: image motion of the box centre, pixels per frame (smoothed), to predict where a
+        #: face went when KCF loses it (the robot is turning, the person walking).
+        self.velocity = (0.0, 0.0)
         self.missed_detections = 0
         self.probabilities: Optional[np.ndarray] = None
         self.label_index = -1
@@ -150,7 +203,7 @@ class FaceTracker:
     """
 
     def __init__(self, iou_threshold: float = 0.3, max_lost_frames: int = 10,
-                 max_missed_detections: int = 2, smoothing: float = 0.5,
+                 max_missed_detections: int = 3, smoothing: float = 0.5,
                  switch_after: int = 2, min_visible: float = 0.5) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError("iou_threshold must be in (0, 1], got %r" % (iou_threshold,))
@@ -191,7 +244,8 @@ class FaceTracker:
 
     # -- the frame round -----------------------------------------------------------------
     def update(self, frame: np.ndarray) -> List[int]:
-        """Move every track with KCF on ``frame``; returns the ids lost on this frame.
+        """Move every track with KCF on ``frame``; returns the ids lost on this frame, and
+        those too small for KCF (predicted from their velocity): both need a detection.
 
         A lost track keeps its last box and is reported with ``lost_frames > 0`` until a
         detection re-associates it or ``max_lost_frames`` drops it.
@@ -201,17 +255,27 @@ class FaceTracker:
         for state in self._states:
             track = state.track
             track.frames_since_detection += 1
-            ok, rect = state.kcf.update(frame)
             box = track.box
+            if box[3] - box[1] < KCF_MIN_FACE_PX:
+                # Too small for KCF to hold: move it by its velocity and ask for a detection.
+                vx, vy = state.velocity
+                track.box = (box[0] + vx, box[1] + vy, box[2] + vx, box[3] + vy)
+                lost.append(track.track_id)
+                continue
+            ok, rect = state.kcf.update(frame)
             if ok:
                 x, y, w, h = (float(v) for v in rect)
-                box = (x, y, x + w, y + h)
+                o = state.kcf_offsets
+                box = (x + o[0], y + o[1], x + w + o[2], y + h + o[3])
                 ok = w > 0 and h > 0 and visible_fraction(box, width, height) >= self.min_visible
             if ok:
+                _note_motion(state, track.box, box)
                 track.landmarks = _move_points(track.landmarks, track.box, box)
                 track.box = box
                 track.lost_frames = 0
             else:
+                vx, vy = state.velocity
+                track.box = (box[0] + vx, box[1] + vy, box[2] + vx, box[3] + vy)
                 track.lost_frames += 1
                 lost.append(track.track_id)
         self._states = [s for s in self._states if s.track.lost_frames <= self.max_lost_frames]
@@ -233,11 +297,12 @@ class FaceTracker:
         fresh = []
         for r, c in pairs:
             state, face = self._states[r], faces[c]
-            kcf = self._start_kcf(frame, face.box, width, height)
-            if kcf is None:
+            started = self._start_kcf(frame, face.box, width, height)
+            if started is None:
                 continue
-            state.kcf = kcf
+            state.kcf, state.kcf_offsets = started
             track = state.track
+            _correct_motion(state, track.box, face.box)
             track.box, track.face_score, track.landmarks = face.box, face.score, face.landmarks
             track.hits += 1
             track.frames_since_detection = 0
@@ -252,13 +317,15 @@ class FaceTracker:
         for c, face in enumerate(faces):
             if c in matched_faces:
                 continue
-            kcf = self._start_kcf(frame, face.box, width, height)
-            if kcf is None:
+            started = self._start_kcf(frame, face.box, width, height)
+            if started is None:
                 continue
             track = Track(track_id=self._next_id, box=face.box, label=UNKNOWN, score=0.0,
                           face_score=face.score, landmarks=face.landmarks)
             self._next_id += 1
-            self._states.append(_TrackState(track, kcf))
+            state = _TrackState(track, started[0])
+            state.kcf_offsets = started[1]
+            self._states.append(state)
             fresh.append(track.track_id)
         return fresh
 
@@ -297,9 +364,31 @@ class FaceTracker:
 
     @staticmethod
     def _start_kcf(frame: np.ndarray, box: Box, width: int, height: int):
-        rect = _kcf_rect(box, width, height)
-        if rect is None:
+        """A KCF started on the padded region around ``box``, and the offsets from its
+        rectangle back to the face box; None when the face is too small to track."""
+        if _kcf_rect(box, width, height) is None:
             return None
+        rect = _kcf_rect(_padded(box, KCF_PAD), width, height)
         kcf = create_kcf()
         kcf.init(frame, rect)
-        return kcf
+        x, y, w, h = rect
+        return kcf, (box[0] - x, box[1] - y, box[2] - (x + w), box[3] - (y + h))
+
+
+def _note_motion(state: _TrackState, old: Box, new: Box) -> None:
+    """KCF moved the box by one frame: blend that into the velocity (pixels per frame)."""
+    dx = (new[0] + new[2] - old[0] - old[2]) / 2.0
+    dy = (new[1] + new[3] - old[1] - old[3]) / 2.0
+    vx, vy = state.velocity
+    state.velocity = (0.5 * vx + 0.5 * dx, 0.5 * vy + 0.5 * dy)
+
+
+def _correct_motion(state: _TrackState, predicted: Box, detected: Box) -> None:
+    """A detection landed ``residual`` away from where the track was predicted to be:
+    correct the velocity by part of it (an alpha-beta filter on the box centre). Small
+    faces far away make KCF fail every frame; then this prediction is all the tracker has."""
+    rx = (detected[0] + detected[2] - predicted[0] - predicted[2]) / 2.0
+    ry = (detected[1] + detected[3] - predicted[1] - predicted[3]) / 2.0
+    frames = max(1, state.track.frames_since_detection)
+    vx, vy = state.velocity
+    state.velocity = (vx + 0.5 * rx / frames, vy + 0.5 * ry / frames)
