@@ -1,19 +1,23 @@
-"""Where the people already alerted on stand, so one person raises one alert.
+"""Who has already been alerted on, so one person raises one alert.
 
 A visual track ends when a person leaves the image; on the next patrol lap the same
 person gets a new track id. Alerts and follows are per track, so without a memory a
-standing person would be alerted on every lap. Each alert therefore also places its
-person on the odometry map from one camera frame (bearing from the box centre, range
-from the face's pixel height and a typical face height); a new track whose face lands
-within ``radius_m`` of a remembered person with the same kind of label, within
-``memory_s``, is taken to be that person. This is deliberately simple: a person who walks
-more than ``radius_m`` away before being seen again is alerted again (documented limit).
+person would be alerted on every encounter. Each alert therefore remembers two things:
+
+- where the person was: placed on the odometry map from one camera frame (bearing from the
+  box centre, range from the face's pixel height and a typical face height);
+- what they wore: a hue-saturation histogram of the torso below the face.
+
+A new face is the same person when it lands within ``radius_m`` of a remembered one, or
+when the clothes match and the person could have walked there since (``walk_speed``).
+Two people in the same clothes who pass the same spot will be taken for one (a known
+limit, documented in the README); no face recognition is used.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from behaviors.control import Pose2D
 
@@ -38,37 +42,80 @@ def locate_face(box: Sequence[float], frame_size: Tuple[int, int], robot: Pose2D
     return (robot.x + rng * math.cos(heading), robot.y + rng * math.sin(heading))
 
 
+def torso_signature(frame_bgr: Any, box: Sequence[float]) -> Optional[Any]:
+    """Normalised hue-saturation histogram of the clothes below a face, or None when the
+    torso is out of the picture (a close-up) or too small to say anything."""
+    import cv2
+    import numpy as np
+
+    height, width = frame_bgr.shape[:2]
+    w, h = box[2] - box[0], box[3] - box[1]
+    cx = (box[0] + box[2]) / 2.0
+    x1, x2 = int(max(0, cx - 0.8 * w)), int(min(width, cx + 0.8 * w))
+    y1, y2 = int(max(0, box[3] + 0.5 * h)), int(min(height, box[3] + 2.0 * h))
+    if x2 - x1 < 6 or y2 - y1 < 6:
+        return None
+    hsv = cv2.cvtColor(np.ascontiguousarray(frame_bgr[y1:y2, x1:x2]), cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [12, 6], [0, 180, 0, 256])
+    # Spread each count to the neighbouring bins (hue wraps: red sits at both 0 and 180),
+    # so a slight change of light does not move a colour into a disjoint bin.
+    hist = 0.5 * hist + 0.25 * (np.roll(hist, 1, axis=0) + np.roll(hist, -1, axis=0))
+    padded = np.pad(hist, ((0, 0), (1, 1)), mode="edge")
+    hist = (0.5 * padded[:, 1:-1] + 0.25 * (padded[:, :-2] + padded[:, 2:])).astype(np.float32)
+    total = float(hist.sum())
+    return hist / total if total > 0 else None
+
+
+def same_clothes(a: Any, b: Any, max_distance: float = 0.35) -> bool:
+    """Bhattacharyya distance between two torso histograms below ``max_distance``."""
+    import cv2
+
+    if a is None or b is None:
+        return False
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA)) < max_distance
+
+
 @dataclass(frozen=True)
 class RememberedPerson:
     position: Point
     stamp: float
     track_id: int
     label: str
+    signature: Any = None
 
 
 class PersonMemory:
     """Alerted people's estimated positions; answers "is this face someone we alerted?"."""
 
-    def __init__(self, radius_m: float = 1.2, memory_s: float = 600.0) -> None:
+    def __init__(self, radius_m: float = 1.2, memory_s: float = 600.0,
+                 walk_speed: float = 1.5) -> None:
         if not radius_m > 0:
             raise ValueError("radius_m must be > 0, got %r" % (radius_m,))
         if not memory_s >= 0:
             raise ValueError("memory_s must be >= 0, got %r" % (memory_s,))
+        if not walk_speed >= 0:
+            raise ValueError("walk_speed must be >= 0 m/s, got %r" % (walk_speed,))
         self.radius_m = float(radius_m)
         self.memory_s = float(memory_s)
+        self.walk_speed = float(walk_speed)
         self.people: List[RememberedPerson] = []
 
-    def remember(self, position: Point, stamp: float, track_id: int, label: str) -> None:
-        self.people.append(RememberedPerson(position, stamp, track_id, label))
+    def remember(self, position: Point, stamp: float, track_id: int, label: str,
+                 signature: Any = None) -> None:
+        self.people.append(RememberedPerson(position, stamp, track_id, label, signature))
 
-    def match(self, position: Point, now: float) -> Optional[RememberedPerson]:
-        """The nearest remembered person within the radius and memory window, if any."""
-        best, best_d = None, self.radius_m
+    def match(self, position: Point, now: float, signature: Any = None
+              ) -> Optional[RememberedPerson]:
+        """The remembered person this face belongs to, if any (nearest first)."""
+        best, best_d = None, float("inf")
         for person in self.people:
-            if now - person.stamp > self.memory_s:
+            age = now - person.stamp
+            if age > self.memory_s:
                 continue
             d = math.hypot(position[0] - person.position[0], position[1] - person.position[1])
-            if d <= best_d:
+            reachable = d <= self.radius_m + self.walk_speed * max(0.0, age)
+            if (d <= self.radius_m or (reachable and same_clothes(signature, person.signature))) \
+                    and d < best_d:
                 best, best_d = person, d
         return best
 

@@ -6,7 +6,8 @@ and each of them must reach the staff. A face is alerted once its track is confi
 (``confirm_frames`` detections) in a fresh result; the alert goes to an injected sink
 (``alerts.AlertWriter`` records it, then the node publishes it). Each alert places the
 person on the map (behaviors.people); a later track of a person already alerted there is
-recognised and neither alerted again nor chased again.
+recognised (same place, or same clothes and near enough) and neither alerted again nor
+chased again.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import py_trees
 from behaviors import blackboard_keys as keys
 from behaviors.alerts import AlertEvent
 from behaviors.config import Config
-from behaviors.people import PersonMemory, locate_face
+from behaviors.people import PersonMemory, locate_face, torso_signature
 from behaviors.safety import read
 from perception.types import ALERT_LABELS
 
@@ -79,10 +80,11 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                     or track.lost_frames > 0 or track.track_id in alerted + known:
                 continue
             where = None
+            signature = torso_signature(output.frame_bgr, track.box)
             if pose is not None:
                 where = locate_face(track.box, output.frame_size, pose, self.config.camera_hfov,
                                     self.config.face_height_m)
-                same = people.match(where, now)
+                same = people.match(where, now, signature)
                 if same is not None and same.label in ALERT_LABELS:
                     known += (track.track_id,)
                     self.feedback_message = "track %d is the person alerted as track %d" % (
@@ -105,7 +107,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                     continue
             alerted += (track.track_id,)
             if where is not None:
-                people.remember(where, now, track.track_id, track.label)
+                people.remember(where, now, track.track_id, track.label, signature)
             self.feedback_message = "alert raised for track %d (%s %.2f)" % (
                 track.track_id, track.label, track.score)
         self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)

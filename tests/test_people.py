@@ -1,0 +1,63 @@
+"""Person memory: one alert per person across tracks, by place or by clothes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from behaviors.control import Pose2D
+from behaviors.people import PersonMemory, locate_face, same_clothes, torso_signature
+
+FACE = (300.0, 100.0, 340.0, 150.0)
+
+
+def person_frame(shirt_bgr, face=FACE):
+    """A grey frame with a skin-coloured face box and a shirt of ``shirt_bgr`` below it."""
+    frame = np.full((480, 640, 3), 128, np.uint8)
+    x1, y1, x2, y2 = (int(v) for v in face)
+    frame[y1:y2, x1:x2] = (150, 180, 220)
+    h = y2 - y1
+    frame[y2 + h // 4:y2 + 3 * h, x1 - 20:x2 + 20] = shirt_bgr
+    return frame
+
+
+def test_locate_face_puts_a_centred_face_straight_ahead_at_the_pinhole_range():
+    fov = 1.085
+    fx = 320.0 / math.tan(fov / 2.0)
+    box = (310.0, 200.0, 330.0, 200.0 + fx * 0.2 / 2.0)  # a 0.2 m face 2 m away
+    x, y = locate_face(box, (640, 480), Pose2D(1.0, 2.0, math.pi / 2), fov, 0.2)
+    assert x == pytest.approx(1.0, abs=1e-6) and y == pytest.approx(4.0, abs=1e-6)
+    left = locate_face((10.0, 200.0, 30.0, 240.0), (640, 480), Pose2D(0, 0, 0), fov, 0.2)
+    assert left[1] > 0  # left of the image is +y (counter-clockwise) for a robot facing +x
+
+
+def test_same_place_is_the_same_person_without_any_clothes():
+    memory = PersonMemory(radius_m=1.2, memory_s=600)
+    memory.remember((3.0, 1.0), 10.0, track_id=4, label="unmasked")
+    assert memory.match((3.5, 1.4), 50.0).track_id == 4
+    assert memory.match((5.0, 1.0), 50.0) is None          # elsewhere, clothes unknown
+    assert memory.match((3.2, 1.0), 700.0) is None         # forgotten
+
+
+def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
+    red_again = torso_signature(person_frame((45, 50, 205)), FACE)
+    green = torso_signature(person_frame((60, 160, 50)), FACE)
+    assert same_clothes(red, red_again) and not same_clothes(red, green)
+    memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
+    assert memory.match((6.0, 0.0), 10.0, red_again).track_id == 1   # walked 6 m in 10 s
+    assert memory.match((6.0, 0.0), 10.0, green) is None             # someone else
+    assert memory.match((6.0, 0.0), 2.0, red_again) is None          # too far to walk in 2 s
+
+
+def test_no_torso_in_view_gives_no_signature():
+    frame = person_frame((40, 40, 200))
+    assert torso_signature(frame, (300.0, 400.0, 340.0, 478.0)) is None
+
+
+@pytest.mark.parametrize("kwargs", [{"radius_m": 0}, {"memory_s": -1}, {"walk_speed": -1}])
+def test_memory_refuses_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        PersonMemory(**kwargs)
