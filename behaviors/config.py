@@ -33,6 +33,11 @@ class Config:
     #: robot follows it or raises an alert: one-frame false positives are common.
     confirm_frames: int = 3
 
+    #: Steer only on a box the detector confirmed within this many processed frames: in
+    #: between, KCF (or the velocity prediction) may hold on to the background once the
+    #: face leaves the picture, and chasing that box drives the robot into the person.
+    steer_max_frames_undetected: int = 10
+
     #: Visual servo: turn rate (rad/s) per unit of normalised horizontal error (edge = 1).
     follow_k_angular: float = 0.8
     #: Visual servo: forward speed (m/s) per unit of relative face-height error.
@@ -79,9 +84,9 @@ class Config:
             value = getattr(self, f.name)
             if f.name == "waypoints":
                 continue
-            if f.name == "confirm_frames":
+            if f.name in ("confirm_frames", "steer_max_frames_undetected"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError("confirm_frames must be an integer >= 1, got %r" % (value,))
+                    raise ValueError("%s must be an integer >= 1, got %r" % (f.name, value))
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):

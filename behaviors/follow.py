@@ -146,7 +146,8 @@ class ServoToFace(VelocityBehaviour):
             return py_trees.common.Status.FAILURE
         output = read(self.blackboard, keys.PERCEPTION)
         track = output.track(target.track_id) if output is not None else None
-        if track is not None and track.lost_frames == 0 and output.stamp >= target.last_seen:
+        if track is not None and track.lost_frames == 0 and output.stamp >= target.last_seen \
+                and track.frames_since_detection <= self.config.steer_max_frames_undetected:
             if track.label not in ALERT_LABELS:
                 return self._give_up(now, "track %d now wears a mask" % target.track_id)
             target = dataclasses.replace(target, last_seen=output.stamp, box=track.box,

@@ -103,8 +103,15 @@ class Outcome:
     sim_time: float = 0.0
     distance_driven: float = 0.0
     follow_time: float = 0.0
+    #: Closest approach over the whole run (people walk up to a standing robot too).
     min_clearance: float = float("inf")
     min_clearance_what: str = ""
+    #: Closest approach while the robot itself drove forward towards it (walls: any
+    #: direction; people: within 60 degrees of the heading): what "the robot never drives
+    #: into a wall or a person" is judged on. Scripted people also walk up to a robot that
+    #: stands still, or turn next to it; that is not the robot's doing.
+    min_clearance_driving: float = float("inf")
+    min_clearance_driving_what: str = ""
     min_clearance_allowed: float = 0.0
     time_limit: float = 0.0
 
@@ -127,7 +134,8 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return (not self.missing and not self.duplicated and not self.unexpected
-                and self.min_clearance >= self.min_clearance_allowed)
+                and self.min_clearance_driving >= self.min_clearance_allowed
+                and self.min_clearance > 0.0)
 
     def as_dict(self) -> Dict[str, Any]:
         return {
@@ -141,8 +149,25 @@ class Outcome:
             "distance_driven_m": round(self.distance_driven, 2),
             "min_clearance_m": round(self.min_clearance, 3),
             "min_clearance_to": self.min_clearance_what,
+            "min_clearance_driving_m": round(self.min_clearance_driving, 3),
+            "min_clearance_driving_to": self.min_clearance_driving_what,
             "min_clearance_allowed_m": self.min_clearance_allowed,
         }
+
+
+def driving_towards(row: Dict[str, Any], cone: float = math.radians(60)) -> bool:
+    """The robot drives forward and its nearest obstacle is a wall/box, or a person ahead."""
+    if row["cmd"][0] <= 0.01:
+        return False
+    nearest = row.get("nearest") or ""
+    if not nearest.startswith("actor "):
+        return True
+    pose = row["actors"].get(nearest[len("actor "):])
+    if pose is None:
+        return True
+    rx, ry, ryaw = row["robot"]
+    bearing = math.atan2(pose[1] - ry, pose[0] - rx) - ryaw
+    return abs(math.atan2(math.sin(bearing), math.cos(bearing))) < cone
 
 
 def mode_intervals(events: List[Dict[str, Any]], end: float) -> List[Tuple[str, float, float]]:
@@ -177,6 +202,9 @@ def judge_run(scenario, run_dir: str) -> Outcome:
     for row in trace.rows:
         if row["clearance"] < outcome.min_clearance:
             outcome.min_clearance, outcome.min_clearance_what = row["clearance"], row["nearest"]
+        if driving_towards(row) and row["clearance"] < outcome.min_clearance_driving:
+            outcome.min_clearance_driving = row["clearance"]
+            outcome.min_clearance_driving_what = row["nearest"]
     for mode, start, end in mode_intervals(events, trace.rows[-1]["t"]):
         if mode.lower().startswith("follow"):
             outcome.follow_time += end - start

@@ -32,8 +32,11 @@ def render_markdown(outcome: Outcome, run_dir: str) -> str:
              "| unexpected | %s |" % (", ".join(d["unexpected"]) or "none"),
              "| time spent following | %.1f s |" % d["follow_time_s"],
              "| distance driven | %.2f m |" % d["distance_driven_m"],
-             "| closest approach | %.2f m to %s (allowed %.2f m) |"
-             % (d["min_clearance_m"], d["min_clearance_to"] or "-", d["min_clearance_allowed_m"]),
+             "| closest approach while driving | %.2f m to %s (allowed %.2f m) |"
+             % (d["min_clearance_driving_m"], d["min_clearance_driving_to"] or "-",
+                d["min_clearance_allowed_m"]),
+             "| closest approach at all | %.2f m to %s (people also walk up to the robot) |"
+             % (d["min_clearance_m"], d["min_clearance_to"] or "-"),
              "", "## Alerts", "",
              "| id | sim time | actor | label | score | face snapshot |", "|---|---|---|---|---|---|"]
     for a in outcome.alerts:
@@ -69,7 +72,10 @@ def main(argv=None) -> int:
     text = render_markdown(outcome, args.run_dir)
     with open(os.path.join(args.run_dir, "summary.md"), "w") as handle:
         handle.write(text)
-    print(text)
+    try:
+        print(text)
+    except BrokenPipeError:  # `| head` closed the pipe: the files are written, that is enough
+        pass
     return 0 if outcome.ok else 1
 
 

@@ -242,3 +242,17 @@ def test_terminate_zeroes_the_follow_command():
     assert not h.tick().is_zero
     h.behaviour("Servo To Face").stop(py_trees.common.Status.INVALID)
     assert h.read(keys.COMMAND) == ZERO
+
+
+def test_a_box_the_detector_has_not_confirmed_for_long_is_not_steered_on():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(5, box=SMALL_FACE_RIGHT)])
+    assert not h.tick().is_zero  # following a freshly detected face
+    stale = make_track(5, box=SMALL_FACE_RIGHT)
+    stale.frames_since_detection = CONFIG.steer_max_frames_undetected + 1
+    for _ in range(int(CONFIG.result_max_age_s * 10) + 2):
+        h.see([stale])
+        command = h.tick()
+    # KCF may be holding on to the background: wait instead of driving at it
+    assert command == ZERO
+    assert "out of sight" in h.behaviour("Servo To Face").feedback_message

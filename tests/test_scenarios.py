@@ -76,7 +76,10 @@ def test_expected_people_raise_exactly_one_alert_and_masked_people_none(world, t
 def test_robot_never_drives_into_a_wall_or_a_person(world, tmp_path_factory):
     outcome = outcome_of(world, tmp_path_factory)
     assert outcome.distance_driven > 1.0, "the robot hardly moved: %s" % outcome.as_dict()
-    assert outcome.min_clearance >= outcome.min_clearance_allowed, outcome.as_dict()
+    # Actors are scripted and may walk up to a standing robot; the robot itself must keep its
+    # distance whenever it drives forward, and nothing may ever overlap it.
+    assert outcome.min_clearance_driving >= outcome.min_clearance_allowed, outcome.as_dict()
+    assert outcome.min_clearance > 0.0, outcome.as_dict()
 
 
 def test_robot_follows_the_unmasked_walker_and_returns_to_patrol(tmp_path_factory):
