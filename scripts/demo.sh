@@ -11,7 +11,8 @@ bash scripts/setup.sh
 set +u; source scripts/env.sh; set -u
 
 WORLD="${WORLD:-lobby}"
-DURATION="${DURATION:-90}"           # simulated seconds
+# simulated seconds: by default the scenario's own time limit (lobby: 180 s)
+DURATION="${DURATION:-$(python3 -c "from sim.scenario import load_scenario as l; print(l('$WORLD').time_limit)")}"
 OUT="${OUT:-$ROOT/out/demo}"
 RTF="${REAL_TIME_FACTOR:-1.0}"
 mkdir -p "$OUT"
