@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, box_iou, moving_frames
-from perception.tracker import UNKNOWN, FaceTracker, iou, match_boxes, visible_fraction
+from perception.tracker import (KCF_MIN_REGION_PX, KCF_PAD, UNKNOWN, FaceTracker, iou, kcf_pad,
+                                match_boxes, visible_fraction)
 from perception.types import LABELS, Classification, Face
 
 FACE = os.path.join(FIXTURES, "without_mask", "152.jpg")
@@ -171,3 +172,24 @@ def test_tracks_are_copies_and_reset_keeps_ids_unique():
     tracker.reset()
     assert len(tracker) == 0
     assert tracker.observe(frame, [Face(box=(50, 50, 120, 130), score=0.99)]) == [2]
+
+
+def test_a_small_face_that_jumped_past_its_box_keeps_its_id():
+    # Seen from a turning robot a 30 px face moves more than its width between processed
+    # frames: no overlap with its old box, but still the nearest face of that size.
+    tracker = FaceTracker()
+    frame = np.zeros((240, 320, 3), np.uint8)
+    tracker.observe(frame, [Face(box=(100, 100, 130, 130), score=0.99)])
+    jumped = Face(box=(135, 104, 165, 134), score=0.99)
+    assert iou((100, 100, 130, 130), jumped.box) == 0.0
+    assert tracker.observe(frame, [jumped]) == [1]
+    # A face of that size far away, or one of a very different size, is someone else.
+    assert tracker.observe(frame, [Face(box=(260, 180, 290, 210), score=0.99)]) == [2]
+    assert tracker.observe(frame, [Face(box=(140, 100, 240, 200), score=0.99)]) == [3]
+
+
+def test_kcf_padding_grows_small_faces_only():
+    assert kcf_pad((0, 0, 16, 16)) == KCF_PAD  # capped
+    assert kcf_pad((0, 0, 32, 32)) == pytest.approx((KCF_MIN_REGION_PX / 32 - 1) / 2)
+    assert kcf_pad((0, 0, KCF_MIN_REGION_PX, KCF_MIN_REGION_PX)) == 0.0
+    assert kcf_pad((0, 0, 120, 120)) == 0.0
