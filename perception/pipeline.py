@@ -91,12 +91,13 @@ class FramePipeline:
 
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
         never below MTCNN's 12 px). The defaults were picked with bench/perception.py on a
-        640x480 scene with four faces, on the shared 2-core machine (load ~3.5): detection
-        at half size ~60 ms instead of ~75 ms at full size, KCF ~9 ms for four faces, the
-        classifier ~33 ms per batch of four; the pipeline ran at 34 fps against 8.8 fps for
-        detect-and-classify on every frame (ratio 3.9). Every fifth frame keeps a new face
-        waiting at most 1/6 s at 30 fps. With two threads instead of one, both fell to
-        4.3 and 0.9 fps: the threads fought the other processes for the two cores.
+        640x480 scene with four faces, on the shared 2-core machine (load 3-4.7, so
+        every number moves by 2x): detection at half size 60-125 ms against 75-160 ms at
+        full size, KCF 9-20 ms for four faces, the classifier 33-64 ms per batch of four.
+        The pipeline ran at 25-38 fps (16.5 at load 4.7) against 6-10 fps (4.3) for
+        detect-and-classify on every frame: ratio 3.8-4.2. Every fifth frame keeps a new
+        face waiting at most 1/6 s at 30 fps. With two threads instead of one, both fell
+        to 4.3 and 0.9 fps: the threads fought the other processes for the two cores.
         """
         from perception.classifier import MaskClassifier
         from perception.detector import FaceDetector
