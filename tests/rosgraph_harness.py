@@ -71,7 +71,9 @@ class RosGraph:
 
     def roslaunch(self, launch_file: str, args: Dict[str, str], name: str = "roslaunch"
                   ) -> subprocess.Popen:
-        argv = ["roslaunch", "--wait", os.path.join(REPO, "launch", launch_file)]
+        # No --wait: with a master already up (start() waits for its port) roslaunch 1.16
+        # --wait spins forever after "master has started".
+        argv = ["roslaunch", os.path.join(REPO, "launch", launch_file)]
         argv += ["%s:=%s" % (k, v) for k, v in args.items()]
         return self.spawn(argv, name)
 
