@@ -35,10 +35,11 @@ def start_patrol(graph: RosGraph, out: str, extra=()) -> subprocess.Popen:
     return graph.spawn(argv, "patrol_node")
 
 
-def start_camera(graph: RosGraph, out: str, image: str, stall_after: float = 0.0):
+def start_camera(graph: RosGraph, out: str, image: str, stall_after: float = 0.0,
+                 encoding: str = "bgr8"):
     return graph.spawn(["python3", FAKE_ROBOT, "--image", image, "--cmd-log",
-                        os.path.join(out, "cmd.jsonl"), "--stall-after", str(stall_after)],
-                       "fake_robot")
+                        os.path.join(out, "cmd.jsonl"), "--stall-after", str(stall_after),
+                        "--encoding", encoding], "fake_robot")
 
 
 def wait_for(predicate, timeout: float, what: str, graph: RosGraph):
@@ -130,3 +131,31 @@ def test_bad_waypoints_file_is_a_clear_error_and_the_robot_stays_stopped(tmp_pat
     assert node.returncode == 2, log[-2000:]
     assert str(bad) in log and "waypoint 0" in log, log[-2000:]
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_missing_model_file_is_a_clear_error_and_the_robot_stays_stopped(tmp_path):
+    out = str(tmp_path)
+    missing = tmp_path / "no_such_weights.pt"
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        node = start_patrol(graph, out, ["_weights:=%s" % missing])
+        node.wait(timeout=90)
+        log = graph.log_text("patrol_node")
+    assert node.returncode == 2, log[-2000:]
+    assert str(missing) in log and "perception.train" in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+
+
+def test_frames_in_a_wrong_encoding_are_refused_and_the_robot_does_not_move(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out)
+        start_camera(graph, out, UNMASKED, encoding="32FC1")
+        wait_for(lambda: "camera frame refused" in graph.log_text("patrol_node"), 90,
+                 "the node to refuse the frames", graph)
+        time.sleep(3.0)
+        log = graph.log_text("patrol_node")
+    assert "32FC1" in log and "encoding" in log, log[-2000:]
+    cmds = [c for c in read_cmds(out) if "v" in c]
+    assert cmds, "patrol_node published no cmd_vel"
+    assert all(c["v"] == 0.0 and c["w"] == 0.0 for c in cmds)
+    assert alerts_in(out) == []

@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=15.0)
     parser.add_argument("--stall-after", type=float, default=0.0, help="0 = never")
     parser.add_argument("--cmd-log", required=True)
+    parser.add_argument("--encoding", default="bgr8",
+                        help="claim this encoding (a wrong one tests the node's input check)")
     args = parser.parse_args()
 
     rospy.init_node("fake_robot")
@@ -71,6 +73,7 @@ def main() -> None:
         odom_pub.publish(odom)
         if args.stall_after <= 0 or time.time() - start < args.stall_after:
             msg = bgr_to_image(frame)
+            msg.encoding = args.encoding
             msg.header.stamp = now
             image_pub.publish(msg)
             last_frame = time.time()
