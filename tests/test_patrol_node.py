@@ -36,10 +36,11 @@ def start_patrol(graph: RosGraph, out: str, extra=()) -> subprocess.Popen:
 
 
 def start_camera(graph: RosGraph, out: str, image: str, stall_after: float = 0.0,
-                 encoding: str = "bgr8"):
+                 encoding: str = "bgr8", compressed: bool = False):
     return graph.spawn(["python3", FAKE_ROBOT, "--image", image, "--cmd-log",
                         os.path.join(out, "cmd.jsonl"), "--stall-after", str(stall_after),
-                        "--encoding", encoding], "fake_robot")
+                        "--encoding", encoding] + (["--compressed"] if compressed else []),
+                       "fake_robot")
 
 
 def wait_for(predicate, timeout: float, what: str, graph: RosGraph):
@@ -159,3 +160,12 @@ def test_frames_in_a_wrong_encoding_are_refused_and_the_robot_does_not_move(tmp_
     assert cmds, "patrol_node published no cmd_vel"
     assert all(c["v"] == 0.0 and c["w"] == 0.0 for c in cmds)
     assert alerts_in(out) == []
+
+
+def test_compressed_camera_images_work_when_configured(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out, ["_compressed:=true"])
+        start_camera(graph, out, UNMASKED, compressed=True)
+        alerts = wait_for(lambda: alerts_in(out), 90, "an alert from JPEG frames", graph)
+    assert alerts[0].label in ("unmasked", "incorrect")

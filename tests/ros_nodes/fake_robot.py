@@ -17,7 +17,7 @@ import numpy as np
 import rospy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from behaviors.ros_io import bgr_to_image
 
@@ -46,13 +46,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=15.0)
     parser.add_argument("--stall-after", type=float, default=0.0, help="0 = never")
     parser.add_argument("--cmd-log", required=True)
+    parser.add_argument("--compressed", action="store_true",
+                        help="publish JPEG CompressedImage on camera/image_raw/compressed")
     parser.add_argument("--encoding", default="bgr8",
                         help="claim this encoding (a wrong one tests the node's input check)")
     args = parser.parse_args()
 
     rospy.init_node("fake_robot")
     frame = compose_frame(args.image)
-    image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=1)
+    if args.compressed:
+        image_pub = rospy.Publisher("camera/image_raw/compressed", CompressedImage, queue_size=1)
+        jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    else:
+        image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=1)
     odom_pub = rospy.Publisher("odom", Odometry, queue_size=5)
     log = open(args.cmd_log, "a")
 
@@ -72,8 +78,11 @@ def main() -> None:
         odom.pose.pose.orientation.w = 1.0
         odom_pub.publish(odom)
         if args.stall_after <= 0 or time.time() - start < args.stall_after:
-            msg = bgr_to_image(frame)
-            msg.encoding = args.encoding
+            if args.compressed:
+                msg = CompressedImage(format="jpeg", data=jpeg)
+            else:
+                msg = bgr_to_image(frame)
+                msg.encoding = args.encoding
             msg.header.stamp = now
             image_pub.publish(msg)
             last_frame = time.time()
