@@ -127,3 +127,14 @@ def test_shipped_weights_reach_the_card_figure_on_the_other_source():
     summary = evaluate_voc_crops(MaskClassifier(), data)
     assert summary["count"] == 63
     assert summary["balanced_accuracy_masked_unmasked"] >= _claimed_voc_accuracy() - 0.02
+
+
+def test_a_missing_weights_file_is_one_line_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "perception.evaluate", "--data", str(tmp_path),
+                          "--weights", str(tmp_path / "none.pt")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    assert "none.pt" in run.stderr and len(run.stderr.strip().splitlines()) == 1
