@@ -236,9 +236,13 @@ class AlertStore:
             return int(cursor.lastrowid)
 
     def record_event(self, event: AlertEvent) -> int:
+        """Record an alert from the tree. The row's stamp is the frame's (when the face was
+        seen), as ROS stamps data: the box and the snapshots belong to that moment, which
+        is what staff and any later check against ground truth need, not when the tree got
+        round to raising it."""
         track = event.track
-        return self.record(event.stamp, track.track_id, track.label, track.score, track.box,
-                           event.frame_bgr, event.robot_pose)
+        return self.record(event.frame_stamp, track.track_id, track.label, track.score,
+                           track.box, event.frame_bgr, event.robot_pose)
 
     def get(self, alert_id: int) -> AlertRecord:
         with self._lock:

@@ -14,6 +14,11 @@ import numpy as np
 
 from sim.geometry import compose, matrix
 
+#: Height of the face box a detector draws, as a share of the face plate's height: the
+#: textures are cut so the face fills 70 % of the plate (worlds/tools/make_face_textures.py),
+#: the rest is hair, forehead and background.
+FACE_SHARE_OF_PLATE = 0.7
+
 
 def face_plates(world) -> Dict[str, object]:
     """Actor name -> the Shape that carries its face texture."""
@@ -27,7 +32,7 @@ def face_plates(world) -> Dict[str, object]:
 
 
 def faces_in_view(sim, plates=None) -> Dict[str, List[float]]:
-    """Actor -> [u, v, face height in px, depth in m] for faces the camera can see.
+    """Actor -> [u, v, face box height in px, depth in m] for faces the camera can see.
 
     A face counts when its centre projects inside the image and the plate's front normal
     (the actor's forward axis) points towards the camera; occlusion is not modelled.
@@ -57,7 +62,8 @@ def faces_in_view(sim, plates=None) -> Dict[str, List[float]]:
             continue
         plate_height = shape.size[2] if len(shape.size) >= 3 else 0.2
         out[actor.name] = [round(u, 1), round(v, 1),
-                           round(fy * plate_height / max(depth, 1e-3), 1), round(depth, 3)]
+                           round(fy * FACE_SHARE_OF_PLATE * plate_height / max(depth, 1e-3), 1),
+                           round(depth, 3)]
     return out
 
 

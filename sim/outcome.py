@@ -80,8 +80,8 @@ def face_cost(box: Sequence[float], face: Sequence[float], width: float, height:
 
 def attribute(box: Sequence[float], rows: Sequence[Dict[str, Any]], meta: Dict[str, Any],
               max_cost: float = 0.35) -> Optional[str]:
-    """The actor whose face best matches ``box`` in any of ``rows`` (the moments around
-    the alert: perception lags the camera), or None when no face in view is close."""
+    """The actor whose face best matches ``box`` in any of ``rows`` (the trace rows at the
+    moment of the frame the box was found in), or None when no face in view is close."""
     width, height = float(meta.get("width", 640)), float(meta.get("height", 480))
     best, best_cost = None, max_cost
     for row in rows:
@@ -209,7 +209,8 @@ def judge_run(scenario, run_dir: str) -> Outcome:
         if mode.lower().startswith("follow"):
             outcome.follow_time += end - start
     for record in records:
-        rows = [r for r in trace.rows if record.stamp - 1.5 <= r["t"] <= record.stamp + 0.1]
+        # The stamp is the frame's (behaviors.alerts); the trace is at 10 Hz.
+        rows = [r for r in trace.rows if abs(r["t"] - record.stamp) <= 0.15]
         outcome.alerts.append({"id": record.id, "stamp": record.stamp, "label": record.label,
                                "score": record.score, "track_id": record.track_id,
                                "box": record.box, "face_path": record.face_path,

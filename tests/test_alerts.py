@@ -169,6 +169,7 @@ def test_alert_writer_publishes_only_after_the_row_is_committed(tmp_path):
     assert seen_by_another_reader == [[1], [1, 2]]
     assert writer.recorded == 2 and writer.errors == 0
     assert store.get(1).robot_x is None
+    assert store.get(1).stamp == 2.9  # when the face was seen, not when it was raised
     store.close()
 
 
