@@ -98,9 +98,10 @@ def test_robot_follows_the_unmasked_walker_and_returns_to_patrol(tmp_path_factor
     before = math.hypot(wx - first["robot"][0], wy - first["robot"][1])
     after = math.hypot(wx - last["robot"][0], wy - last["robot"][1])
     assert before - after > 0.3, "robot did not close in (%.2f m -> %.2f m)" % (before, after)
-    # The walker's face stayed near the image centre while it was in view.
+    # The walker's face stayed near the image centre while it was in view (after the first
+    # second: the follow starts wherever the face was confirmed, often near the edge).
     errors = [abs(bearing_error(r["faces"]["walker"][0], trace.meta["width"]))
-              for r in rows if "walker" in r.get("faces", {})]
+              for r in rows if "walker" in r.get("faces", {}) and r["t"] >= start + 1.0]
     assert len(errors) >= 10, "the walker's face was rarely in view during the follow"
     assert statistics.median(errors) < 0.35, "face far off centre: median %.2f" % (
         statistics.median(errors))
