@@ -23,21 +23,6 @@ class Trace:
     meta: Dict[str, Any]
     rows: List[Dict[str, Any]]
 
-    def at(self, t: float) -> Dict[str, Any]:
-        """The row nearest in time to ``t``."""
-        if not self.rows:
-            raise InputError("the trace has no rows: did the simulator run?")
-        lo, hi = 0, len(self.rows) - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.rows[mid]["t"] < t:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo > 0 and abs(self.rows[lo - 1]["t"] - t) < abs(self.rows[lo]["t"] - t):
-            lo -= 1
-        return self.rows[lo]
-
 
 def read_jsonl(path: str) -> List[Dict[str, Any]]:
     rows = []

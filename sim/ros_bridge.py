@@ -18,7 +18,7 @@ import rospy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64
 
 from behaviors.ros_io import bgr_to_image, quaternion_from_yaw
@@ -51,7 +51,6 @@ class SimBridge:
         self._cmd_stamp = -1e9
         self._stall_until = -1.0
         self._topdown: Optional[ConstantRateVideoWriter] = None
-        self._camera_video: Optional[ConstantRateVideoWriter] = None
         self._trace_file = None
         if output_dir and (record or trace):
             os.makedirs(output_dir, exist_ok=True)
@@ -67,7 +66,7 @@ class SimBridge:
         self._plates = face_plates(simulator.world)
 
         self.clock_pub = rospy.Publisher("/clock", Clock, queue_size=10)
-        self.image_pub = rospy.Publisher("camera/image_raw", _image_type(), queue_size=2)
+        self.image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=2)
         self.info_pub = rospy.Publisher("camera/camera_info", CameraInfo, queue_size=2)
         self.odom_pub = rospy.Publisher("odom", Odometry, queue_size=10)
         self._cmd_sub = rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
@@ -197,15 +196,8 @@ class SimBridge:
         self._trace_file.flush()
 
     def close(self) -> None:
-        for writer in (self._topdown, self._camera_video):
-            if writer is not None:
-                writer.close()
+        if self._topdown is not None:
+            self._topdown.close()
         if self._trace_file is not None:
             self._trace_file.close()
             self._trace_file = None
-
-
-def _image_type():
-    from sensor_msgs.msg import Image
-
-    return Image
