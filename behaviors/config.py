@@ -38,6 +38,15 @@ class Config:
     #: face leaves the picture, and chasing that box drives the robot into the person.
     steer_max_frames_undetected: int = 10
 
+    #: Alert (and follow) only when the smoothed probability of "unmasked or mask below the
+    #: nose" reaches this: a masked face the classifier hesitates on (0.55 'incorrect') must
+    #: not become an alert that staff act on.
+    alert_min_probability: float = 0.65
+    #: A new track that appears within this long (s) after an alerted track was last seen,
+    #: within two face widths of where it was, is that same person (the tracker lost and
+    #: re-found the face).
+    continuity_s: float = 1.5
+
     #: Visual servo: turn rate (rad/s) per unit of normalised horizontal error (edge = 1).
     #: 1.5: at 0.8 the robot fell behind a person walking past at 1 m/s (the face drifted
     #: to half-way to the image edge in the corridor scenario); with ~0.2 s of perception
@@ -98,6 +107,9 @@ class Config:
             if not minimum_ok:
                 raise ValueError("%s must be %s, got %r"
                                  % (f.name, ">= 0" if f.name == "cooldown_s" else "> 0", value))
+        if self.alert_min_probability > 1.0:
+            raise ValueError("alert_min_probability must be <= 1, got %r"
+                             % (self.alert_min_probability,))
         if self.target_face_height >= 1.0:
             raise ValueError("target_face_height is a fraction of the frame height and must "
                              "be < 1, got %r" % (self.target_face_height,))

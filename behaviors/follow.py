@@ -98,6 +98,7 @@ class SelectTarget(py_trees.behaviour.Behaviour):
             read(self.blackboard, keys.KNOWN_TRACKS, ()))
         candidates = [t for t in output.result.tracks
                       if t.label in ALERT_LABELS and t.hits >= self.config.confirm_frames
+                      and t.alert_probability >= self.config.alert_min_probability
                       and t.lost_frames == 0 and t.track_id not in done]
         if not candidates:
             waiting = [t for t in output.result.tracks if t.label in ALERT_LABELS]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import py_trees
 
@@ -22,7 +22,7 @@ from behaviors.alerts import AlertEvent
 from behaviors.config import Config
 from behaviors.people import PersonMemory, locate_face, torso_signature
 from behaviors.safety import read
-from perception.types import ALERT_LABELS
+from perception.types import ALERT_LABELS, Box, Track
 
 Clock = Callable[[], float]
 #: Receives each alert exactly once per person; must return quickly (see alerts.AlertWriter).
@@ -55,6 +55,8 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         for key in (keys.ALERTED_TRACKS, keys.KNOWN_TRACKS, keys.PEOPLE):
             self.blackboard.register_key(key=key, access=_WRITE)
         self._last_seq = -1
+        #: track id -> (clock time, box) where each alerted or recognised track was last seen
+        self._last_seen: Dict[int, Tuple[float, Box]] = {}
 
     def initialise(self) -> None:
         if read(self.blackboard, keys.PEOPLE) is None:
@@ -75,9 +77,22 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         people: PersonMemory = read(self.blackboard, keys.PEOPLE)
         odometry = read(self.blackboard, keys.ODOMETRY)
         pose = odometry.value if odometry is not None else None
+        visible = {t.track_id for t in output.result.tracks if t.lost_frames == 0}
         for track in output.result.tracks:
+            if track.track_id in alerted + known:
+                if track.lost_frames == 0:
+                    self._last_seen[track.track_id] = (output.stamp, track.box)
+                continue
             if track.label not in ALERT_LABELS or track.hits < self.config.confirm_frames \
-                    or track.lost_frames > 0 or track.track_id in alerted + known:
+                    or track.lost_frames > 0 \
+                    or track.alert_probability < self.config.alert_min_probability:
+                continue
+            earlier = self._continues(track, output.stamp, visible)
+            if earlier is not None:
+                known += (track.track_id,)
+                self._last_seen[track.track_id] = (output.stamp, track.box)
+                self.feedback_message = "track %d continues track %d, already alerted" % (
+                    track.track_id, earlier)
                 continue
             where = None
             signature = torso_signature(output.frame_bgr, track.box)
@@ -106,6 +121,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                     self._last_seq = -1  # look at this result again next tick
                     continue
             alerted += (track.track_id,)
+            self._last_seen[track.track_id] = (output.stamp, track.box)
             if where is not None:
                 people.remember(where, now, track.track_id, track.label, signature)
             self.feedback_message = "alert raised for track %d (%s %.2f)" % (
@@ -113,3 +129,16 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)
         self.blackboard.set(keys.KNOWN_TRACKS, known, overwrite=True)
         return py_trees.common.Status.SUCCESS
+
+    def _continues(self, track: Track, stamp: float, visible) -> Optional[int]:
+        """The alerted track this one continues: last seen moments ago, close in the image,
+        and not in view itself (two faces seen at once are two people)."""
+        cx, cy = track.center
+        size = max(track.box[2] - track.box[0], track.box[3] - track.box[1])
+        for track_id, (seen, box) in self._last_seen.items():
+            if track_id in visible or stamp - seen > self.config.continuity_s:
+                continue
+            bx, by = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+            if ((cx - bx) ** 2 + (cy - by) ** 2) ** 0.5 <= 2.0 * size:
+                return track_id
+        return None

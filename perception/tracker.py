@@ -373,6 +373,7 @@ class FaceTracker:
                     state.disagreements = 0
         state.track.label = LABELS[state.label_index]
         state.track.score = float(state.probabilities[state.label_index])
+        state.track.probabilities = tuple(float(p) for p in state.probabilities)
 
     @staticmethod
     def _start_kcf(frame: np.ndarray, box: Box, width: int, height: int):

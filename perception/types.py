@@ -62,6 +62,20 @@ class Track:
     lost_frames: int = 0
     face_score: float = 0.0
     landmarks: Tuple[Point, ...] = ()
+    #: Smoothed probability of every class in LABELS order (empty before classification).
+    probabilities: Tuple[float, ...] = ()
+
+    @property
+    def alert_probability(self) -> float:
+        """Probability that this face needs an alert: unmasked or mask below the nose.
+
+        The two alert classes are summed: a face the classifier hesitates between
+        'unmasked' and 'incorrect' on is certainly one to report.
+        """
+        if len(self.probabilities) != len(LABELS):
+            return 1.0 if self.label in ALERT_LABELS else 0.0
+        return float(sum(p for p, name in zip(self.probabilities, LABELS)
+                         if name in ALERT_LABELS))
 
     @property
     def center(self) -> Point:

@@ -256,3 +256,34 @@ def test_a_box_the_detector_has_not_confirmed_for_long_is_not_steered_on():
     # KCF may be holding on to the background: wait instead of driving at it
     assert command == ZERO
     assert "out of sight" in h.behaviour("Servo To Face").feedback_message
+
+
+def test_a_face_the_classifier_hesitates_on_raises_no_alert_and_is_not_followed():
+    h = TreeHarness(CONFIG)
+    unsure = make_track(4, label="incorrect", box=SMALL_FACE_RIGHT)
+    unsure.probabilities = (0.45, 0.0, 0.55)  # incorrect 0.55 but masked 0.45
+    for _ in range(10):
+        h.see([unsure])
+        h.tick()
+        assert h.tip() == "Patrol"
+    assert h.alerts == []
+    sure = make_track(4, label="incorrect", box=SMALL_FACE_RIGHT)
+    sure.probabilities = (0.2, 0.35, 0.45)  # unmasked or incorrect: 0.8
+    h.see([sure])
+    h.tick()
+    assert len(h.alerts) == 1 and h.tip() == "Servo To Face"
+
+
+def test_a_track_re_found_moments_later_at_the_same_place_is_the_same_person():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(1, box=SMALL_FACE_RIGHT)])
+    h.tick()
+    assert len(h.alerts) == 1
+    # the tracker loses the face and finds it again a little further on, as a new track
+    moved = (SMALL_FACE_RIGHT[0] + 30, SMALL_FACE_RIGHT[1], SMALL_FACE_RIGHT[2] + 30,
+             SMALL_FACE_RIGHT[3])
+    h.see([make_track(2, box=moved)])
+    h.tick()
+    assert len(h.alerts) == 1
+    assert 2 in h.read(keys.KNOWN_TRACKS)
+    assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
