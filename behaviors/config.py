@@ -37,6 +37,10 @@ class Config:
     #: between, KCF (or the velocity prediction) may hold on to the background once the
     #: face leaves the picture, and chasing that box drives the robot into the person.
     steer_max_frames_undetected: int = 10
+    #: Steer only on a sighting at most this old (s). The robot turns while it waits for
+    #: perception (0.1-0.3 s a result here); re-applying a command computed from an older
+    #: box overshot by half the image in the corridor scenario. In between: hold still.
+    steer_max_age_s: float = 0.35
 
     #: Alert (and follow) only when the smoothed probability of "unmasked or mask below the
     #: nose" reaches this: a masked face the classifier hesitates on (0.55 'incorrect') must
@@ -48,10 +52,10 @@ class Config:
     continuity_s: float = 1.5
 
     #: Visual servo: turn rate (rad/s) per unit of normalised horizontal error (edge = 1).
-    #: 1.5: at 0.8 the robot fell behind a person walking past at 1 m/s (the face drifted
-    #: to half-way to the image edge in the corridor scenario); with ~0.2 s of perception
-    #: lag, 1.5 still turns without overshoot.
-    follow_k_angular: float = 1.5
+    #: 1.2: at 0.8 the robot fell behind a person walking past at 1 m/s (the face drifted
+    #: to half-way to the image edge in the corridor scenario); at 1.5, with 0.2-0.3 s of
+    #: perception lag, it overshot.
+    follow_k_angular: float = 1.2
     #: Visual servo: forward speed (m/s) per unit of relative face-height error.
     follow_k_linear: float = 0.4
     #: Face height, as a fraction of the frame height, at which the robot stops closing in

@@ -120,7 +120,7 @@ class SelectTarget(py_trees.behaviour.Behaviour):
 class ServoToFace(VelocityBehaviour):
     """Visual servoing on the target's face box; RUNNING while following.
 
-    Steers only on a fresh sighting (no older than ``result_max_age_s``); otherwise it
+    Steers only on a fresh sighting (no older than ``steer_max_age_s``); otherwise it
     holds still and waits, because steering on an old box overshoots. FAILURE (give up,
     start the cool-down, drop the target) when the track has been out of sight for
     ``lost_timeout_s``, the ``follow_budget_s`` is spent, or the person now wears a mask.
@@ -160,7 +160,9 @@ class ServoToFace(VelocityBehaviour):
         if now - target.started_at > self.config.follow_budget_s:
             return self._give_up(now, "follow budget of %.0f s spent on track %d"
                                  % (self.config.follow_budget_s, target.track_id))
-        if unseen > self.config.result_max_age_s:
+        if unseen > self.config.steer_max_age_s:
+            # The box describes where the face was before the robot last turned: steering on
+            # it again overshoots. Hold still until a fresh sighting.
             self.command(ZERO)
             self.feedback_message = "track %d out of sight for %.1f s, waiting" % (
                 target.track_id, unseen)
