@@ -66,13 +66,19 @@ def torso_signature(frame_bgr: Any, box: Sequence[float]) -> Optional[Any]:
     return hist / total if total > 0 else None
 
 
-def same_clothes(a: Any, b: Any, max_distance: float = 0.35) -> bool:
-    """Bhattacharyya distance between two torso histograms below ``max_distance``."""
+def clothes_distance(a: Any, b: Any) -> float:
+    """Bhattacharyya distance between two torso histograms (0 same, 1 disjoint); NaN when
+    either is missing."""
     import cv2
 
     if a is None or b is None:
-        return False
-    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA)) < max_distance
+        return math.nan
+    return float(cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA))
+
+
+def same_clothes(a: Any, b: Any, max_distance: float = 0.35) -> bool:
+    """Bhattacharyya distance between two torso histograms below ``max_distance``."""
+    return clothes_distance(a, b) < max_distance  # NaN compares False
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,19 @@ class PersonMemory:
                     and d < best_d:
                 best, best_d = person, d
         return best
+
+    def describe_nearest(self, position: Point, now: float, signature: Any = None) -> str:
+        """For the log, when an alert is raised: the nearest remembered person, how far,
+        how long ago, and how different the clothes (why they were not taken for them)."""
+        people = [p for p in self.people if now - p.stamp <= self.memory_s]
+        if not people:
+            return "nobody remembered"
+        person = min(people, key=lambda p: math.hypot(position[0] - p.position[0],
+                                                      position[1] - p.position[1]))
+        d = math.hypot(position[0] - person.position[0], position[1] - person.position[1])
+        return ("nearest: track %d, %.1f m away, seen %.1f s ago, clothes distance %.2f"
+                % (person.track_id, d, now - person.stamp,
+                   clothes_distance(signature, person.signature)))
 
     def __str__(self) -> str:  # short, for the tree viewer
         return "%d person(s) alerted" % len(self.people)

@@ -102,9 +102,16 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 same = people.match(where, now, signature)
                 if same is not None and same.label in ALERT_LABELS:
                     known += (track.track_id,)
+                    _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
+                              "as track %d", track.track_id, where[0], where[1],
+                              track.box[3] - track.box[1], same.track_id)
                     self.feedback_message = "track %d is the person alerted as track %d" % (
                         track.track_id, same.track_id)
                     continue
+            if where is not None:
+                _log.info("alert for track %d placed at (%.1f, %.1f), face %.0f px; %s",
+                          track.track_id, where[0], where[1], track.box[3] - track.box[1],
+                          people.describe_nearest(where, now, signature))
             event = AlertEvent(stamp=now, track=dataclasses.replace(track),
                                frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
                                robot_pose=pose)

@@ -52,6 +52,20 @@ def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
     assert memory.match((6.0, 0.0), 2.0, red_again) is None          # too far to walk in 2 s
 
 
+def test_the_log_says_who_the_nearest_remembered_person_was_and_how_they_differ():
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
+    green = torso_signature(person_frame((60, 160, 50)), FACE)
+    memory = PersonMemory(radius_m=1.2, memory_s=600)
+    assert memory.describe_nearest((0.0, 0.0), 0.0) == "nobody remembered"
+    memory.remember((9.0, 1.7), 20.0, track_id=7, label="unmasked", signature=red)
+    memory.remember((1.0, -3.0), 21.0, track_id=9, label="incorrect", signature=green)
+    assert memory.describe_nearest((9.0, 4.7), 22.0, red) == (
+        "nearest: track 7, 3.0 m away, seen 2.0 s ago, clothes distance 0.00")
+    assert memory.describe_nearest((1.0, -2.0), 22.0, red).startswith(
+        "nearest: track 9, 1.0 m away, seen 1.0 s ago, clothes distance 1.0")
+    assert "clothes distance nan" in memory.describe_nearest((9.0, 4.7), 22.0)
+
+
 def test_no_torso_in_view_gives_no_signature():
     frame = person_frame((40, 40, 200))
     assert torso_signature(frame, (300.0, 400.0, 340.0, 478.0)) is None
