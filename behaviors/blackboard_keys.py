@@ -33,6 +33,9 @@ FOLLOWED_TRACKS = "/follow/followed_tracks"
 ALERTED_TRACKS = "/alerts/alerted_tracks"
 #: tuple of track ids recognised as a person alerted earlier (no new alert, no follow).
 KNOWN_TRACKS = "/alerts/known_tracks"
+#: dict track id -> the track id that person was first alerted as, for every alerted or
+#: recognised track (a follow goes on with the new track of the person it follows).
+PERSON_OF_TRACK = "/alerts/person_of_track"
 #: behaviors.people.PersonMemory: where the alerted people were seen.
 PEOPLE = "/alerts/people"
 
@@ -43,5 +46,5 @@ PATROL_WAYPOINT = "/patrol/waypoint"
 PATROL_RESUME_NEAREST = "/patrol/resume_nearest"
 
 ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, PERCEPTION, SAFETY_REASON, FOLLOW_TARGET,
-       FOLLOW_COOLDOWN_UNTIL, FOLLOWED_TRACKS, ALERTED_TRACKS, KNOWN_TRACKS, PEOPLE,
-       PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+       FOLLOW_COOLDOWN_UNTIL, FOLLOWED_TRACKS, ALERTED_TRACKS, KNOWN_TRACKS, PERSON_OF_TRACK,
+       PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)

@@ -30,7 +30,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO, VisualServo
 from behaviors.safety import VelocityBehaviour, read
-from perception.types import ALERT_LABELS, Box
+from perception.types import ALERT_LABELS, Box, Track
 
 Clock = Callable[[], float]
 _READ = py_trees.common.Access.READ
@@ -133,7 +133,8 @@ class ServoToFace(VelocityBehaviour):
         self.servo = VisualServo(config.follow_k_linear, config.follow_k_angular,
                                  config.target_face_height, config.max_linear_speed,
                                  config.max_angular_speed)
-        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        for key in (keys.PERCEPTION, keys.PERSON_OF_TRACK):
+            self.blackboard.register_key(key=key, access=_READ)
         for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.FOLLOWED_TRACKS):
             self.blackboard.register_key(key=key, access=_WRITE)
         self._held_since: Optional[float] = None
@@ -147,6 +148,15 @@ class ServoToFace(VelocityBehaviour):
             return py_trees.common.Status.FAILURE
         output = read(self.blackboard, keys.PERCEPTION)
         track = output.track(target.track_id) if output is not None else None
+        if output is not None and (track is None or track.lost_frames > 0):
+            successor = self._successor(output, target.track_id)
+            if successor is not None:
+                _log.info("follow goes on with track %d, the same person as track %d",
+                          successor.track_id, target.track_id)
+                self._mark_followed(target.track_id)
+                target = dataclasses.replace(target, track_id=successor.track_id)
+                self.blackboard.set(keys.FOLLOW_TARGET, target, overwrite=True)
+                track = successor
         if track is not None and track.lost_frames == 0 and output.stamp >= target.last_seen \
                 and track.frames_since_detection <= self.config.steer_max_frames_undetected:
             if track.label not in ALERT_LABELS:
@@ -180,6 +190,20 @@ class ServoToFace(VelocityBehaviour):
             target.track_id, twist.linear_x, twist.angular_z)
         return py_trees.common.Status.RUNNING
 
+    def _successor(self, output, track_id: int) -> Optional[Track]:
+        """A visible track that Raise Alerts took for the person of ``track_id``: the
+        tracker lost the face (a fast turn, a person passing in front) and found it again
+        under a new id. Without this the robot waited for the old id until it gave up."""
+        person_of = read(self.blackboard, keys.PERSON_OF_TRACK, {}) or {}
+        person = person_of.get(track_id, track_id)
+        same = [t for t in output.result.tracks if t.track_id != track_id
+                and t.lost_frames == 0 and person_of.get(t.track_id) == person]
+        return max(same, key=lambda t: t.box[3] - t.box[1]) if same else None
+
+    def _mark_followed(self, track_id: int) -> None:
+        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ()))
+        self.blackboard.set(keys.FOLLOWED_TRACKS, done + (track_id,), overwrite=True)
+
     def _approached(self, target: FollowTarget) -> bool:
         """The face is (nearly) at the target size and near the image centre."""
         width, height = target.frame_size
@@ -190,9 +214,7 @@ class ServoToFace(VelocityBehaviour):
     def _give_up(self, now: float, why: str) -> py_trees.common.Status:
         self.command(ZERO)
         self._held_since = None
-        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ()))
-        self.blackboard.set(keys.FOLLOWED_TRACKS, done + (target_id(self.blackboard),),
-                            overwrite=True)
+        self._mark_followed(target_id(self.blackboard))
         self.blackboard.set(keys.FOLLOW_TARGET, None, overwrite=True)
         self.blackboard.set(keys.FOLLOW_COOLDOWN_UNTIL, now + self.config.cooldown_s,
                             overwrite=True)

@@ -52,7 +52,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         self.blackboard = self.attach_blackboard_client(name=name)
         for key in (keys.PERCEPTION, keys.ODOMETRY):
             self.blackboard.register_key(key=key, access=_READ)
-        for key in (keys.ALERTED_TRACKS, keys.KNOWN_TRACKS, keys.PEOPLE):
+        for key in (keys.ALERTED_TRACKS, keys.KNOWN_TRACKS, keys.PERSON_OF_TRACK, keys.PEOPLE):
             self.blackboard.register_key(key=key, access=_WRITE)
         self._last_seq = -1
         #: track id -> (clock time, box) where each alerted or recognised track was last seen
@@ -75,6 +75,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         alerted = tuple(read(self.blackboard, keys.ALERTED_TRACKS, ()))
         known = tuple(read(self.blackboard, keys.KNOWN_TRACKS, ()))
         people: PersonMemory = read(self.blackboard, keys.PEOPLE)
+        person_of: Dict[int, int] = dict(read(self.blackboard, keys.PERSON_OF_TRACK, {}))
         odometry = read(self.blackboard, keys.ODOMETRY)
         pose = odometry.value if odometry is not None else None
         visible = {t.track_id for t in output.result.tracks if t.lost_frames == 0}
@@ -90,6 +91,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
             earlier = self._continues(track, output.stamp, visible)
             if earlier is not None:
                 known += (track.track_id,)
+                person_of[track.track_id] = person_of.get(earlier, earlier)
                 self._last_seen[track.track_id] = (output.stamp, track.box)
                 self.feedback_message = "track %d continues track %d, already alerted" % (
                     track.track_id, earlier)
@@ -102,6 +104,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 same = people.match(where, now, signature)
                 if same is not None and same.label in ALERT_LABELS:
                     known += (track.track_id,)
+                    person_of[track.track_id] = same.track_id
                     _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
                               "as track %d", track.track_id, where[0], where[1],
                               track.box[3] - track.box[1], same.track_id)
@@ -128,6 +131,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                     self._last_seq = -1  # look at this result again next tick
                     continue
             alerted += (track.track_id,)
+            person_of[track.track_id] = track.track_id
             self._last_seen[track.track_id] = (output.stamp, track.box)
             if where is not None:
                 people.remember(where, now, track.track_id, track.label, signature)
@@ -135,6 +139,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 track.track_id, track.label, track.score)
         self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)
         self.blackboard.set(keys.KNOWN_TRACKS, known, overwrite=True)
+        self.blackboard.set(keys.PERSON_OF_TRACK, person_of, overwrite=True)
         return py_trees.common.Status.SUCCESS
 
     def _continues(self, track: Track, stamp: float, visible) -> Optional[int]:

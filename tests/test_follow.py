@@ -287,3 +287,26 @@ def test_a_track_re_found_moments_later_at_the_same_place_is_the_same_person():
     assert len(h.alerts) == 1
     assert 2 in h.read(keys.KNOWN_TRACKS)
     assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
+
+
+def test_a_follow_goes_on_with_the_new_track_of_the_person_it_follows():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(1, box=SMALL_FACE_RIGHT)])
+    h.tick()
+    assert h.tip() == "Servo To Face" and len(h.alerts) == 1
+    # the robot turns, the tracker loses the face and finds it again under a new id
+    h.see([make_track(1, box=SMALL_FACE_RIGHT, lost_frames=1)])
+    h.tick()
+    moved = (SMALL_FACE_RIGHT[0] - 60, SMALL_FACE_RIGHT[1], SMALL_FACE_RIGHT[2] - 60,
+             SMALL_FACE_RIGHT[3])
+    for _ in range(int((CONFIG.lost_timeout_s + 1.0) / 0.1)):  # past the old id's timeout
+        h.see([make_track(2, box=moved)])
+        h.tick()
+        assert h.tip() == "Servo To Face"
+    assert h.read(keys.FOLLOW_TARGET).track_id == 2
+    assert 1 in h.read(keys.FOLLOWED_TRACKS)
+    assert len(h.alerts) == 1
+    # someone else appearing while the followed face is lost is not taken for them
+    h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
+    h.tick()
+    assert h.read(keys.FOLLOW_TARGET).track_id == 2
