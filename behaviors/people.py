@@ -10,18 +10,11 @@ person would be alerted on every encounter. Each alert therefore remembers two t
 
 A new face is the same person when it lands within ``radius_m`` of a remembered one, or
 when the clothes match and the person could have walked there since (``walk_speed``).
-
-A person is often first alerted far away, on a face a dozen pixels tall: the place is then
-metres off and the torso a few pixels of shirt and background (ned in the crowd scenario,
-alerted at 13 px, was not recognised at 33 px later: clothes distance 0.37). While the
-alerted track stays in view the memory is therefore refreshed (``refresh``): the place and
-time become the latest detection, and the clothes those seen below the largest face.
 Two people in the same clothes who pass the same spot will be taken for one (a known
 limit, documented in the README); no face recognition is used.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
@@ -95,8 +88,6 @@ class RememberedPerson:
     track_id: int
     label: str
     signature: Any = None
-    #: height (px) of the face whose torso gave ``signature``
-    signature_face_px: float = 0.0
 
 
 class PersonMemory:
@@ -116,29 +107,8 @@ class PersonMemory:
         self.people: List[RememberedPerson] = []
 
     def remember(self, position: Point, stamp: float, track_id: int, label: str,
-                 signature: Any = None, face_px: float = 0.0) -> None:
-        self.people.append(RememberedPerson(position, stamp, track_id, label, signature,
-                                            face_px if signature is not None else 0.0))
-
-    def wants_signature(self, track_id: int, face_px: float) -> bool:
-        """Whether a face this tall would show more of the clothes of the person alerted as
-        ``track_id`` than the face their signature came from (cut a torso only then)."""
-        return any(p.track_id == track_id and face_px > p.signature_face_px
-                   for p in self.people)
-
-    def refresh(self, track_id: int, position: Point, stamp: float, signature: Any = None,
-                face_px: float = 0.0) -> None:
-        """A later detection of the person alerted as ``track_id``: keep the latest place
-        and time, and the clothes seen below the largest face (an older sighting, or a
-        track nobody was alerted as, changes nothing)."""
-        for index, person in enumerate(self.people):
-            if person.track_id != track_id or stamp < person.stamp:
-                continue
-            person = dataclasses.replace(person, position=position, stamp=stamp)
-            if signature is not None and face_px > person.signature_face_px:
-                person = dataclasses.replace(person, signature=signature,
-                                             signature_face_px=face_px)
-            self.people[index] = person
+                 signature: Any = None) -> None:
+        self.people.append(RememberedPerson(position, stamp, track_id, label, signature))
 
     def match(self, position: Point, now: float, signature: Any = None
               ) -> Optional[RememberedPerson]:

@@ -7,8 +7,7 @@ and each of them must reach the staff. A face is alerted once its track is confi
 (``alerts.AlertWriter`` records it, then the node publishes it). Each alert places the
 person on the map (behaviors.people); a later track of a person already alerted there is
 recognised (same place, or same clothes and near enough) and neither alerted again nor
-chased again. Every later detection of an alerted track refreshes where that person was
-last seen, and their clothes when the face is larger than before.
+chased again.
 """
 from __future__ import annotations
 
@@ -84,9 +83,6 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
             if track.track_id in alerted + known:
                 if track.lost_frames == 0:
                     self._last_seen[track.track_id] = (output.stamp, track.box)
-                    if pose is not None and track.track_id in alerted \
-                            and track.frames_since_detection == 0:
-                        self._refresh(people, track, output, pose, now)
                 continue
             if track.label not in ALERT_LABELS or track.hits < self.config.confirm_frames \
                     or track.lost_frames > 0 \
@@ -138,29 +134,13 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
             person_of[track.track_id] = track.track_id
             self._last_seen[track.track_id] = (output.stamp, track.box)
             if where is not None:
-                people.remember(where, now, track.track_id, track.label, signature,
-                                face_px=track.box[3] - track.box[1])
+                people.remember(where, now, track.track_id, track.label, signature)
             self.feedback_message = "alert raised for track %d (%s %.2f)" % (
                 track.track_id, track.label, track.score)
         self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)
         self.blackboard.set(keys.KNOWN_TRACKS, known, overwrite=True)
         self.blackboard.set(keys.PERSON_OF_TRACK, person_of, overwrite=True)
         return py_trees.common.Status.SUCCESS
-
-    def _refresh(self, people: PersonMemory, track: Track, output, pose, now: float) -> None:
-        """Move the person alerted as this track to where it is detected now, and keep the
-        clothes below the largest face.
-
-        Only the alerted track itself (its identity is the tracker's, not a guess) and only
-        boxes a detection confirmed in this frame: a KCF box on a small face can slide off
-        it while the robot turns, and would carry the memory away."""
-        where = locate_face(track.box, output.frame_size, pose, self.config.camera_hfov,
-                            self.config.face_height_m)
-        face_px = track.box[3] - track.box[1]
-        signature = None
-        if people.wants_signature(track.track_id, face_px):
-            signature = torso_signature(output.frame_bgr, track.box)
-        people.refresh(track.track_id, where, now, signature, face_px)
 
     def _continues(self, track: Track, stamp: float, visible) -> Optional[int]:
         """The alerted track this one continues: last seen moments ago, close in the image,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import cv2
 import py_trees
-import pytest
 
 from behaviors import blackboard_keys as keys
 from behaviors.alerts import AlertEvent, AlertStore
@@ -311,30 +310,3 @@ def test_a_follow_goes_on_with_the_new_track_of_the_person_it_follows():
     h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
     h.tick()
     assert h.read(keys.FOLLOW_TARGET).track_id == 2
-
-
-def test_an_alerted_person_is_remembered_where_last_detected_not_where_first_seen():
-    from behaviors.people import locate_face
-
-    h = TreeHarness(CONFIG)
-    far = (310.0, 230.0, 326.0, 246.0)   # 16 px: about 6.6 m away, the place is rough
-    near = (270.0, 190.0, 370.0, 290.0)  # 100 px: about 1.1 m away
-    h.see([make_track(1, box=far)])
-    h.tick()
-    assert len(h.alerts) == 1
-    first = h.read(keys.PEOPLE).people[0]
-    assert first.signature_face_px == 16
-    for _ in range(3):  # the same track, closer
-        h.see([make_track(1, box=near)])
-        h.tick()
-    last_detected = h.clock()
-    # a box only the visual tracker vouches for (it may have slid off the face) moves nothing
-    slid = make_track(1, box=(560.0, 300.0, 630.0, 370.0))
-    slid.frames_since_detection = 2
-    h.see([slid])
-    h.tick()
-    person = h.read(keys.PEOPLE).people[0]
-    expected = locate_face(near, (640, 480), h.pose, CONFIG.camera_hfov, CONFIG.face_height_m)
-    assert person.track_id == 1 and person.stamp == last_detected
-    assert person.position == pytest.approx(expected)
-    assert person.signature_face_px == 100

@@ -52,28 +52,6 @@ def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
     assert memory.match((6.0, 0.0), 2.0, red_again) is None          # too far to walk in 2 s
 
 
-def test_a_refresh_moves_the_person_and_keeps_the_clothes_of_the_largest_face():
-    red = torso_signature(person_frame((40, 40, 200)), FACE)
-    green = torso_signature(person_frame((60, 160, 50)), FACE)
-    memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
-    # first alerted far away: a rough place and a muddy torso
-    memory.remember((12.0, 2.0), 0.0, track_id=7, label="unmasked", signature=green,
-                    face_px=13)
-    assert memory.wants_signature(7, 30) and not memory.wants_signature(7, 12)
-    assert not memory.wants_signature(99, 30)  # nobody was alerted as track 99
-    memory.refresh(7, (9.0, 1.7), 20.0, red, face_px=30)
-    memory.refresh(7, (9.1, 1.7), 21.0, green, face_px=20)  # a smaller face: clothes stay
-    memory.refresh(7, (0.0, 0.0), 5.0, green, face_px=90)   # an older sighting: nothing
-    memory.refresh(8, (0.0, 0.0), 30.0)                     # not an alerted track
-    person = memory.people[0]
-    assert person.position == (9.1, 1.7) and person.stamp == 21.0
-    assert same_clothes(person.signature, red) and person.signature_face_px == 30
-    assert len(memory.people) == 1
-    # in red 60 s later, 8 m on: the same person (walked); in green: someone else
-    assert memory.match((1.1, 1.7), 81.0, red).track_id == 7
-    assert memory.match((1.1, 1.7), 81.0, green) is None
-
-
 def test_the_log_says_who_the_nearest_remembered_person_was_and_how_they_differ():
     red = torso_signature(person_frame((40, 40, 200)), FACE)
     green = torso_signature(person_frame((60, 160, 50)), FACE)
