@@ -29,6 +29,7 @@ import py_trees
 from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO, VisualServo
+from behaviors.raise_alerts import is_confirmed_unmasked
 from behaviors.safety import VelocityBehaviour, read
 from perception.types import ALERT_LABELS, Box, Track
 
@@ -97,9 +98,7 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ())) + tuple(
             read(self.blackboard, keys.KNOWN_TRACKS, ()))
         candidates = [t for t in output.result.tracks
-                      if t.label in ALERT_LABELS and t.hits >= self.config.confirm_frames
-                      and t.alert_probability >= self.config.alert_min_probability
-                      and t.lost_frames == 0 and t.track_id not in done]
+                      if is_confirmed_unmasked(t, self.config) and t.track_id not in done]
         if not candidates:
             waiting = [t for t in output.result.tracks if t.label in ALERT_LABELS]
             self.feedback_message = (

@@ -128,12 +128,12 @@ class PersonMemory:
     def describe_nearest(self, position: Point, now: float, signature: Any = None) -> str:
         """For the log, when an alert is raised: the nearest remembered person, how far,
         how long ago, and how different the clothes (why they were not taken for them)."""
-        people = [p for p in self.people if now - p.stamp <= self.memory_s]
-        if not people:
+        distances = [(math.hypot(position[0] - p.position[0], position[1] - p.position[1]), i)
+                     for i, p in enumerate(self.people) if now - p.stamp <= self.memory_s]
+        if not distances:
             return "nobody remembered"
-        person = min(people, key=lambda p: math.hypot(position[0] - p.position[0],
-                                                      position[1] - p.position[1]))
-        d = math.hypot(position[0] - person.position[0], position[1] - person.position[1])
+        d, index = min(distances)
+        person = self.people[index]
         return ("nearest: track %d, %.1f m away, seen %.1f s ago, clothes distance %.2f"
                 % (person.track_id, d, now - person.stamp,
                    clothes_distance(signature, person.signature)))

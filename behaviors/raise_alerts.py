@@ -32,6 +32,14 @@ _WRITE = py_trees.common.Access.WRITE
 _log = logging.getLogger(__name__)
 
 
+def is_confirmed_unmasked(track: Track, config: Config) -> bool:
+    """A face to alert on and to follow: in view now, confirmed by ``confirm_frames``
+    detections, and confidently unmasked or masked below the nose."""
+    return (track.label in ALERT_LABELS and track.hits >= config.confirm_frames
+            and track.lost_frames == 0
+            and track.alert_probability >= config.alert_min_probability)
+
+
 class RaiseAlerts(py_trees.behaviour.Behaviour):
     """Every tick: alert on each newly confirmed unmasked/incorrect face. Always SUCCESS.
 
@@ -84,9 +92,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 if track.lost_frames == 0:
                     self._last_seen[track.track_id] = (output.stamp, track.box)
                 continue
-            if track.label not in ALERT_LABELS or track.hits < self.config.confirm_frames \
-                    or track.lost_frames > 0 \
-                    or track.alert_probability < self.config.alert_min_probability:
+            if not is_confirmed_unmasked(track, self.config):
                 continue
             earlier = self._continues(track, output.stamp, visible)
             if earlier is not None:
