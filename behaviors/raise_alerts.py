@@ -86,7 +86,11 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         person_of: Dict[int, int] = dict(read(self.blackboard, keys.PERSON_OF_TRACK, {}))
         odometry = read(self.blackboard, keys.ODOMETRY)
         pose = odometry.value if odometry is not None else None
-        visible = {t.track_id for t in output.result.tracks if t.lost_frames == 0}
+        # Only a face the detector confirmed in this frame is evidence of a second person:
+        # a box KCF still carries (or predicts) may be the stale copy of a face that the
+        # detector just found again under a new id.
+        visible = {t.track_id for t in output.result.tracks
+                   if t.lost_frames == 0 and t.frames_since_detection == 0}
         for track in output.result.tracks:
             if track.track_id in alerted + known:
                 if track.lost_frames == 0:
@@ -150,7 +154,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
 
     def _continues(self, track: Track, stamp: float, visible) -> Optional[int]:
         """The alerted track this one continues: last seen moments ago, close in the image,
-        and not in view itself (two faces seen at once are two people)."""
+        and not detected in this frame itself (two faces detected at once are two people)."""
         cx, cy = track.center
         size = max(track.box[2] - track.box[0], track.box[3] - track.box[1])
         for track_id, (seen, box) in self._last_seen.items():

@@ -289,6 +289,24 @@ def test_a_track_re_found_moments_later_at_the_same_place_is_the_same_person():
     assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
 
 
+def test_a_new_track_beside_the_stale_kcf_box_of_an_alerted_face_is_that_face():
+    h = TreeHarness(CONFIG)
+    h.see([make_track(1, box=SMALL_FACE_RIGHT)])
+    h.tick()
+    assert len(h.alerts) == 1
+    # the tracker still carries track 1's box by KCF alone while the detector has found the
+    # same face a little further on and started track 2 for it
+    stale = make_track(1, box=SMALL_FACE_RIGHT)
+    stale.frames_since_detection = 3
+    moved = (SMALL_FACE_RIGHT[0] + 30, SMALL_FACE_RIGHT[1], SMALL_FACE_RIGHT[2] + 30,
+             SMALL_FACE_RIGHT[3])
+    h.see([stale, make_track(2, box=moved)])
+    h.tick()
+    assert len(h.alerts) == 1
+    assert h.read(keys.PERSON_OF_TRACK)[2] == 1
+    assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
+
+
 def test_a_follow_goes_on_with_the_new_track_of_the_person_it_follows():
     h = TreeHarness(CONFIG)
     h.see([make_track(1, box=SMALL_FACE_RIGHT)])
