@@ -7,8 +7,10 @@ newest camera frame to the worker (replacing a frame still waiting, never queuei
 publishes the newest *finished* result to the blackboard. ``update()`` takes two locks for
 microseconds and never waits for the pipeline.
 
-The only thing the worker needs from the pipeline is ``process(frame_bgr) -> FrameResult``
-(perception.pipeline.FramePipeline, or anything with that method).
+The only thing the worker needs from the pipeline is
+``process(frame_bgr, camera_yaw=None) -> FrameResult`` (perception.pipeline.FramePipeline,
+or anything with that method). The yaw is the odometry's when the frame was handed over:
+it lets the tracker take the robot's own turns out of the faces' motion.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from behaviors.safety import read
 from perception.types import FrameResult, Track
 
 Clock = Callable[[], float]
-ProcessFn = Callable[[Any], FrameResult]
+ProcessFn = Callable[..., FrameResult]
 _log = logging.getLogger(__name__)
 
 
@@ -128,13 +130,15 @@ class PerceptionWorker:
         with self._cond:
             return self._busy
 
-    def submit(self, frame_bgr: Any, stamp: float, seq: int) -> bool:
-        """Offer a frame; returns True when it replaced one that was still waiting."""
+    def submit(self, frame_bgr: Any, stamp: float, seq: int,
+               camera_yaw: Optional[float] = None) -> bool:
+        """Offer a frame (and the camera's yaw then, if known); returns True when it
+        replaced one that was still waiting."""
         with self._cond:
             replaced = self._pending is not None
             if replaced:
                 self.dropped += 1
-            self._pending = (frame_bgr, float(stamp), int(seq))
+            self._pending = (frame_bgr, float(stamp), int(seq), camera_yaw)
             self.submitted += 1
             self._cond.notify_all()
         return replaced
@@ -161,13 +165,13 @@ class PerceptionWorker:
                     self._cond.wait()
                 if self._stopping:
                     return
-                frame, stamp, seq = self._pending
+                frame, stamp, seq, yaw = self._pending
                 self._pending = None
                 self._busy = True
             started = time.perf_counter()
             output: Optional[PerceptionOutput] = None
             try:
-                result = self.process(frame)
+                result = self.process(frame, camera_yaw=yaw)
                 if not isinstance(result, FrameResult):
                     raise TypeError("pipeline returned %s, not a FrameResult"
                                     % type(result).__name__)
@@ -210,6 +214,7 @@ class Perceive(py_trees.behaviour.Behaviour):
         self.worker: Optional[PerceptionWorker] = None
         self.blackboard = self.attach_blackboard_client(name=name)
         self.blackboard.register_key(key=keys.CAMERA, access=py_trees.common.Access.READ)
+        self.blackboard.register_key(key=keys.ODOMETRY, access=py_trees.common.Access.READ)
         self.blackboard.register_key(key=keys.PERCEPTION, access=py_trees.common.Access.WRITE)
         self._last_submitted = -1
         self._last_published = -1
@@ -220,8 +225,8 @@ class Perceive(py_trees.behaviour.Behaviour):
         pipeline = self.pipeline_factory()
         process = getattr(pipeline, "process", None)
         if not callable(process):
-            raise ValueError("pipeline_factory returned %r, which has no process(frame_bgr) "
-                             "method" % (pipeline,))
+            raise ValueError("pipeline_factory returned %r, which has no "
+                             "process(frame_bgr, camera_yaw=None) method" % (pipeline,))
         self.worker = PerceptionWorker(process)
         self.worker.start()
 
@@ -232,7 +237,9 @@ class Perceive(py_trees.behaviour.Behaviour):
             return py_trees.common.Status.RUNNING
         camera = read(self.blackboard, keys.CAMERA)
         if camera is not None and camera.seq != self._last_submitted:
-            self.worker.submit(camera.value, camera.stamp, camera.seq)
+            odometry = read(self.blackboard, keys.ODOMETRY)
+            yaw = odometry.value.yaw if odometry is not None else None
+            self.worker.submit(camera.value, camera.stamp, camera.seq, yaw)
             self._last_submitted = camera.seq
         output = self.worker.latest()
         if output is not None and output.frame_seq != self._last_published:

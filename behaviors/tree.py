@@ -56,7 +56,7 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
             node so simulated time works).
         alert_sink: called once per alerted track with an ``AlertEvent``; must not block
             (``behaviors.alerts.AlertWriter`` records and then publishes off the tick).
-        pipeline_factory: builds the object with ``process(frame_bgr) -> FrameResult``,
+        pipeline_factory: builds the object with ``process(frame_bgr, camera_yaw) -> FrameResult``,
             called in ``setup()``; ``None`` = no worker (results arrive on the blackboard's
             ``/perception`` key from elsewhere, as in tests).
     """

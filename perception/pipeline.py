@@ -16,6 +16,7 @@ Every result carries per-stage timings, so a node can log where its time goes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Optional
 
@@ -58,11 +59,15 @@ class FramePipeline:
         num_threads: threads for torch and OpenCV (see ``set_threads``); None leaves the
             process-wide setting alone (for callers that manage threads themselves).
         crop_margin: context around a face box in classifier crops (see crop_face).
+        horizontal_fov: the camera's horizontal field of view (radians). With it, ``process``
+            takes the camera's yaw and removes the turn between frames from the tracks
+            (``FaceTracker.turn``); None ignores any yaw given.
     """
 
     def __init__(self, detector, classifier, tracker: Optional[FaceTracker] = None,
                  detect_every: int = 5, scale: float = 1.0, num_threads: Optional[int] = 1,
-                 crop_margin: float = CROP_MARGIN) -> None:
+                 crop_margin: float = CROP_MARGIN,
+                 horizontal_fov: Optional[float] = None) -> None:
         if int(detect_every) != detect_every or detect_every < 1:
             raise ValueError("detect_every must be an integer >= 1, got %r" % (detect_every,))
         if not 0.05 <= scale <= 1.0:
@@ -72,6 +77,9 @@ class FramePipeline:
                              % (num_threads,))
         if not 0.0 <= crop_margin <= 1.0:
             raise ValueError("crop_margin must be in [0, 1], got %r" % (crop_margin,))
+        if horizontal_fov is not None and not 0.0 < horizontal_fov < math.pi:
+            raise ValueError("horizontal_fov must be None or in (0, pi) radians, got %r"
+                             % (horizontal_fov,))
         self.detector = detector
         self.classifier = classifier
         self.tracker = tracker if tracker is not None else FaceTracker()
@@ -79,14 +87,16 @@ class FramePipeline:
         self.scale = float(scale)
         self.num_threads = num_threads
         self.crop_margin = float(crop_margin)
+        self.horizontal_fov = horizontal_fov
         self.frame_index = -1
+        self._last_yaw: Optional[float] = None
         if num_threads is not None:
             set_threads(num_threads)
 
     @classmethod
     def default(cls, weights_path: Optional[str] = None, detect_every: int = 5,
                 min_face_size: int = 40, scale: float = 0.5, num_threads: Optional[int] = 1,
-                **tracker_options) -> "FramePipeline":
+                horizontal_fov: Optional[float] = None, **tracker_options) -> "FramePipeline":
         """Detector, classifier and tracker with settings measured on this machine.
 
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
@@ -109,15 +119,22 @@ class FramePipeline:
         detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))))
         classifier = MaskClassifier(weights_path)
         return cls(detector, classifier, FaceTracker(**tracker_options),
-                   detect_every=detect_every, scale=scale, num_threads=num_threads)
+                   detect_every=detect_every, scale=scale, num_threads=num_threads,
+                   horizontal_fov=horizontal_fov)
 
     def reset(self) -> None:
         """Start over (a new video or an unrelated photo): no tracks, detect next frame."""
         self.tracker.reset()
         self.frame_index = -1
+        self._last_yaw = None
 
-    def process(self, frame_bgr: np.ndarray) -> FrameResult:
-        """Run one frame through detection / tracking / classification."""
+    def process(self, frame_bgr: np.ndarray, camera_yaw: Optional[float] = None
+                ) -> FrameResult:
+        """Run one frame through detection / tracking / classification.
+
+        ``camera_yaw`` (radians, e.g. the robot's odometry yaw when the frame arrived) lets
+        the tracker tell the camera's turn from people's motion; see ``horizontal_fov``.
+        """
         import cv2
 
         start = time.perf_counter()
@@ -138,6 +155,12 @@ class FramePipeline:
         sx, sy = small.shape[1] / float(width), small.shape[0] / float(height)
 
         detect = self.frame_index % self.detect_every == 0
+        if camera_yaw is not None and self.horizontal_fov is not None:
+            if self._last_yaw is not None and len(self.tracker):
+                turned = math.remainder(camera_yaw - self._last_yaw, 2.0 * math.pi)
+                focal = (small.shape[1] / 2.0) / math.tan(self.horizontal_fov / 2.0)
+                self.tracker.turn(turned, focal, small.shape[1])
+            self._last_yaw = float(camera_yaw)
         if len(self.tracker):
             # KCF moves the boxes first, also on detection frames: matching detections to
             # where the faces are now, not where they were a frame ago, keeps ids stable

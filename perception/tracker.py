@@ -184,6 +184,9 @@ class _TrackState:
         #: face went when KCF loses it (the robot is turning, the person walking).
         self.velocity = (0.0, 0.0)
         self.missed_detections = 0
+        #: the camera turned so far since the last frame that KCF's search window, which
+        #: stays where the face was, would not hold it: wait for a detection instead.
+        self.outrun = False
         self.probabilities: Optional[np.ndarray] = None
         self.label_index = -1
         self.disagreements = 0
@@ -195,6 +198,7 @@ class FaceTracker:
 
     One round per frame, in this order::
 
+        tracker.turn(delta_yaw, focal_px, width)  # when the camera's turn is known
         lost = tracker.update(frame)            # frames without detection: KCF moves boxes
         ids = tracker.observe(frame, faces)     # frames with detection: match, create, drop
         tracker.add_classifications({id: classification, ...})
@@ -255,6 +259,31 @@ class FaceTracker:
         self._states = []
 
     # -- the frame round -----------------------------------------------------------------
+    def turn(self, delta_yaw: float, focal_px: float, image_width: int) -> None:
+        """The camera turned by ``delta_yaw`` radians (left positive) since the last frame:
+        move every box to where a face that stood still would appear now.
+
+        Call it before ``update``. A robot turning at 1 rad/s moves every face about 50 px
+        between two frames the perception worker processes 0.1 s apart (fx 530 px): past the
+        gate that ties a small face's detection to its track, so the person got a new id,
+        and the alerting a "new" person, on every turn. With the turn taken out, KCF and the
+        velocity see only the person's own motion. A track moved by more than half its
+        width is past what KCF's search window, still at the old place, holds: it waits for
+        the next detection instead of KCF.
+        """
+        if not focal_px > 0:
+            raise ValueError("focal_px must be > 0, got %r" % (focal_px,))
+        centre = image_width / 2.0
+        for state in self._states:
+            box = state.track.box
+            u = (box[0] + box[2]) / 2.0
+            bearing = np.clip(np.arctan2(centre - u, focal_px) - delta_yaw, -1.4, 1.4)
+            du = float(centre - focal_px * np.tan(bearing) - u)
+            moved = (box[0] + du, box[1], box[2] + du, box[3])
+            state.track.landmarks = tuple((x + du, y) for x, y in state.track.landmarks)
+            state.track.box = moved
+            state.outrun = abs(du) > 0.5 * (box[2] - box[0])
+
     def update(self, frame: np.ndarray) -> List[int]:
         """Move every track with KCF on ``frame``; returns the ids lost on this frame, and
         those too small for KCF (predicted from their velocity): both need a detection.
@@ -268,8 +297,10 @@ class FaceTracker:
             track = state.track
             track.frames_since_detection += 1
             box = track.box
-            if box[3] - box[1] < KCF_MIN_FACE_PX:
-                # Too small for KCF to hold: move it by its velocity and ask for a detection.
+            if box[3] - box[1] < KCF_MIN_FACE_PX or state.outrun:
+                # Too small for KCF to hold, or moved past KCF's search window by a turn:
+                # move it by its velocity and ask for a detection.
+                state.outrun = False
                 vx, vy = state.velocity
                 track.box = (box[0] + vx, box[1] + vy, box[2] + vx, box[3] + vy)
                 lost.append(track.track_id)

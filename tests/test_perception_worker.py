@@ -38,13 +38,15 @@ class GatedPipeline:
         self.gate = threading.Event()
         self.started = threading.Event()
         self.seen = []
+        self.yaws = []
         self.fail_on = set()
 
-    def process(self, frame_bgr: np.ndarray) -> FrameResult:
+    def process(self, frame_bgr: np.ndarray, camera_yaw=None) -> FrameResult:
         number = int(frame_bgr[0, 0, 0])
         self.started.set()
         assert self.gate.wait(30), "test never opened the gate"
         self.seen.append(number)
+        self.yaws.append(camera_yaw)
         if number in self.fail_on:
             raise RuntimeError("cannot process frame %d" % number)
         h, w = frame_bgr.shape[:2]
@@ -52,10 +54,10 @@ class GatedPipeline:
         return FrameResult(frame_index=number, tracks=[track], frame_size=(w, h))
 
 
-def tick_with_frame(h: TreeHarness, n: int) -> None:
+def tick_with_frame(h: TreeHarness, n: int, yaw: float = 0.0) -> None:
     h.clock.advance(0.1)
     h.inbox.put_frame(numbered_frame(n))
-    h.inbox.put_odometry(0.0, 0.0, 0.0)
+    h.inbox.put_odometry(0.0, 0.0, yaw)
     h.tree.tick()
 
 
@@ -97,6 +99,19 @@ def test_the_same_frame_is_not_submitted_twice():
     h.shutdown()
 
 
+def test_each_frame_goes_to_the_pipeline_with_the_odometry_yaw_it_arrived_with():
+    pipeline = GatedPipeline()
+    pipeline.gate.set()
+    h = TreeHarness(pipeline_factory=lambda: pipeline)
+    worker = h.behaviour("Perceive").worker
+    for n, yaw in ((1, 0.3), (2, -1.2)):
+        tick_with_frame(h, n, yaw)
+        assert worker.wait_idle(30)
+    assert pipeline.seen == [1, 2]
+    assert pipeline.yaws == [pytest.approx(0.3), pytest.approx(-1.2)]
+    h.shutdown()
+
+
 def test_pipeline_errors_are_reported_and_the_worker_goes_on():
     pipeline = GatedPipeline()
     pipeline.gate.set()
@@ -117,7 +132,7 @@ def test_pipeline_errors_are_reported_and_the_worker_goes_on():
 
 
 def test_a_pipeline_that_returns_the_wrong_type_is_an_error():
-    worker = PerceptionWorker(lambda frame: {"faces": []})
+    worker = PerceptionWorker(lambda frame, camera_yaw=None: {"faces": []})
     worker.start()
     worker.submit(real_frame(), 0.0, 1)
     assert worker.wait_idle(30)
@@ -131,7 +146,7 @@ def test_a_pipeline_that_returns_the_wrong_type_is_an_error():
 def test_published_tracks_are_copies_the_pipeline_cannot_change():
     shared = Track(track_id=1, box=FACE_BOX, label="unmasked", score=0.9)
 
-    def process(frame):
+    def process(frame, camera_yaw=None):
         return FrameResult(frame_index=0, tracks=[shared], frame_size=(640, 480))
 
     worker = PerceptionWorker(process)

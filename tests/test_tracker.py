@@ -193,3 +193,42 @@ def test_kcf_padding_grows_small_faces_only():
     assert kcf_pad((0, 0, 32, 32)) == pytest.approx((KCF_MIN_REGION_PX / 32 - 1) / 2)
     assert kcf_pad((0, 0, KCF_MIN_REGION_PX, KCF_MIN_REGION_PX)) == 0.0
     assert kcf_pad((0, 0, 120, 120)) == 0.0
+
+
+def test_turn_moves_each_box_to_where_a_still_face_appears_after_the_camera_turned():
+    tracker = FaceTracker()
+    frame = np.zeros((480, 640, 3), np.uint8)
+    tracker.observe(frame, [Face(box=(300, 200, 340, 240), score=0.99,
+                                 landmarks=((310.0, 215.0),))])
+    focal = 320 / np.tan(1.085 / 2)
+    tracker.turn(0.1, focal, 640)  # a left turn: the face slides right
+    (track,) = tracker.tracks
+    shift = focal * np.tan(0.1)
+    assert track.box == pytest.approx((300 + shift, 200, 340 + shift, 240))
+    assert track.landmarks[0] == pytest.approx((310 + shift, 215))
+    tracker.turn(-0.1, focal, 640)
+    assert tracker.tracks[0].box == pytest.approx((300, 200, 340, 240))
+
+
+@pytest.mark.parametrize("told_of_the_turn", [True, False])
+def test_a_face_swept_across_the_image_by_a_turn_keeps_its_id_only_with_the_turn(
+        detector, told_of_the_turn):
+    # The robot turns right fast: the (still) person sweeps 170 px left per processed frame,
+    # far past KCF's search window and the gate that ties detections to tracks.
+    frames, truth = moving_frames([FACE], [(420, 150)], (-170, 0), 3)
+    focal = 320 / np.tan(1.085 / 2)
+
+    def bearing(box):
+        return np.arctan2(320 - (box[0] + box[2]) / 2.0, focal)
+
+    tracker = FaceTracker()
+    assert tracker.observe(frames[0], detector.detect(frames[0])) == [1]
+    for i in (1, 2):
+        if told_of_the_turn:
+            tracker.turn(bearing(truth[i - 1][0]) - bearing(truth[i][0]), focal, 640)
+            assert tracker.update(frames[i]) == [1]  # outrun KCF: asks for a detection
+        else:
+            tracker.update(frames[i])
+        tracker.observe(frames[i], detector.detect(frames[i]))
+    ids = [t.track_id for t in tracker.tracks if t.frames_since_detection == 0]
+    assert ids == ([1] if told_of_the_turn else [3])
