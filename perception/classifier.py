@@ -99,8 +99,13 @@ class MaskClassifier:
             if crop.ndim != 3 or crop.shape[2] != 3 or crop.size == 0:
                 raise InputError("a face crop must be a non-empty HxWx3 RGB image, got shape %s"
                                  % (crop.shape,))
+            # shrink by area, enlarge smoothly: INTER_AREA enlarges like nearest neighbour, and
+            # the blocky pixels of a small face were read as "masked" (training crops are
+            # enlarged with INTER_LINEAR, see perception.data)
+            interpolation = (cv2.INTER_AREA if max(crop.shape[:2]) > self.input_size
+                             else cv2.INTER_LINEAR)
             resized = cv2.resize(crop, (self.input_size, self.input_size),
-                                 interpolation=cv2.INTER_AREA)
+                                 interpolation=interpolation)
             batch[i] = resized.astype(np.float32) / 255.0
         batch = (batch - self._mean) / self._std
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)

@@ -46,6 +46,21 @@ def test_labels_held_out_photos_correctly(fixture_verdicts, expected):
     assert len(wrong) <= 1, "misclassified %s photos: %s" % (expected, wrong)
 
 
+def test_small_faces_keep_their_labels(detector, classifier):
+    """A face 16 px across (a person several metres away) is enlarged to the network's input.
+    Enlarged blockily (nearest neighbour, as INTER_AREA does), 7 of these 16 were called
+    "masked"; enlarged smoothly, as the training crops were, none is wrong."""
+    import cv2
+
+    cases = [(p, "masked") for p in fixture_paths("with_mask")]
+    cases += [(p, "unmasked") for p in fixture_paths("without_mask")]
+    small = [cv2.resize(face_crop(detector, p), (16, 16), interpolation=cv2.INTER_AREA)
+             for p, _ in cases]
+    wrong = [(os.path.basename(p), r.label) for (p, label), r in
+             zip(cases, classifier.classify(small)) if r.label != label]
+    assert len(wrong) <= 1, wrong
+
+
 def test_the_astronaut_is_not_masked(detector, classifier):
     image = astronaut_bgr()
     (face,) = detector.detect(image)
