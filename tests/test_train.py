@@ -75,6 +75,8 @@ def test_bad_arguments_are_refused():
         parse_args(["--data", "x", "--epochs", "0"])
     with pytest.raises(SystemExit):
         parse_args(["--data", "x", "--init", "mask-recognition", "--width-mult", "0.5"])
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--ema", "1.0"])  # an average that never moves
 
 
 def test_a_missing_dataset_is_one_line_on_stderr(tmp_path):
