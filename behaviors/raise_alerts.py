@@ -22,7 +22,7 @@ from behaviors.alerts import AlertEvent
 from behaviors.config import Config
 from behaviors.people import PersonMemory, locate_face, torso_signature
 from behaviors.safety import read
-from perception.types import ALERT_LABELS, Box, Track
+from perception.types import ALERT_LABELS, LABELS, Box, Track
 
 Clock = Callable[[], float]
 #: Receives each alert exactly once per person; must return quickly (see alerts.AlertWriter).
@@ -125,6 +125,10 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 _log.info("alert for track %d placed at (%.1f, %.1f), face %.0f px; %s",
                           track.track_id, where[0], where[1], track.box[3] - track.box[1],
                           people.describe_nearest(where, now, signature))
+            # why the classifier was sure enough: the smoothed class probabilities
+            _log.info("alert for track %d after %d detections: p(%s) = (%s)",
+                      track.track_id, track.hits, ", ".join(LABELS),
+                      ", ".join("%.2f" % p for p in track.probabilities))
             event = AlertEvent(stamp=now, track=dataclasses.replace(track),
                                frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
                                robot_pose=pose)
