@@ -45,8 +45,8 @@ class Config:
     #: Alert (and follow) only when the smoothed probability of "unmasked or mask below the
     #: nose" reaches this: a masked face the classifier hesitates on must not become an
     #: alert that staff act on. 0.65 let a masked woman 7 m away in the crowd world through
-    #: in 2 of 3 runs (p(incorrect) 0.50-0.53, p(alert) 0.65-0.7, classifier of 04056aa);
-    #: the alerts that were due came at 0.86-0.98.
+    #: in 2 of 3 runs (labelled incorrect 0.50-0.53, so p(alert) just over 0.65; classifier
+    #: of 04056aa); the 40 alerts that were due in 4 scenario passes came at 0.82-0.98.
     alert_min_probability: float = 0.75
     #: A new track that appears within this long (s) after an alerted track was last seen,
     #: within two face widths of where it was, is that same person (the tracker lost and

@@ -159,6 +159,8 @@ def evaluate_voc_crops(classifier, data: str, framing: str = "live") -> Dict:
     from perception.classifier import crop_face
     from perception.data import load_voc, read_rgb
 
+    if framing not in ("live", "box"):
+        raise ValueError("framing must be 'live' or 'box', got %r" % (framing,))
     crops, truth = [], []
     for entry in load_voc(data):
         image = read_rgb(entry.path)
