@@ -56,6 +56,22 @@ def balanced_accuracy(matrix: np.ndarray, classes: Optional[Sequence[int]] = Non
     return float(np.mean(chosen))
 
 
+def alert_decision_accuracy(matrix: np.ndarray) -> float:
+    """Balanced accuracy of the robot's decision: no alert for ``masked``, an alert for
+    ``unmasked`` or ``incorrect``.
+
+    Why beside masked vs unmasked: an unmasked face called ``incorrect`` is a wrong label
+    but the right action (both raise an alert), while one called ``masked`` is a missed
+    alert; operators care about the second.
+    """
+    matrix = np.asarray(matrix)
+    masked = LABELS.index("masked")
+    alert = [c for c in range(len(LABELS)) if c != masked]
+    decisions = np.array([[matrix[masked, masked], matrix[masked, alert].sum()],
+                          [matrix[alert, masked].sum(), matrix[np.ix_(alert, alert)].sum()]])
+    return balanced_accuracy(decisions)
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two (x1, y1, x2, y2) boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -117,6 +133,7 @@ def summarise(truth: Sequence[int], predicted: Sequence[int]) -> Dict:
            "balanced_accuracy": balanced_accuracy(matrix, present)}
     if binary:
         out["balanced_accuracy_masked_unmasked"] = balanced_accuracy(matrix, binary)
+    out["balanced_accuracy_alert"] = alert_decision_accuracy(matrix)
     return out
 
 
@@ -238,6 +255,8 @@ def format_summary(title: str, summary: Dict) -> str:
     if "balanced_accuracy_masked_unmasked" in summary:
         lines.append("  balanced accuracy masked vs unmasked: %.4f"
                      % summary["balanced_accuracy_masked_unmasked"])
+    lines.append("  balanced accuracy of the alert decision (masked vs unmasked or incorrect): "
+                 "%.4f" % summary["balanced_accuracy_alert"])
     return "\n".join(lines)
 
 

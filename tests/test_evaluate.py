@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from perception.evaluate import (average_precision, balanced_accuracy, confusion_matrix, iou,
-                                 match_detections, precision_recall, summarise)
+from perception.evaluate import (alert_decision_accuracy, average_precision, balanced_accuracy,
+                                 confusion_matrix, iou, match_detections, precision_recall,
+                                 summarise)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -35,6 +36,16 @@ def test_an_incorrect_verdict_counts_as_a_miss_for_masked_vs_unmasked():
     summary = summarise([0] * 10 + [1] * 10, [0] * 7 + [1] + [2] * 2 + [1] * 10)
     assert summary["balanced_accuracy_masked_unmasked"] == pytest.approx(0.85)
     assert summary["precision"]["incorrect"] == 0.0
+
+
+def test_the_alert_decision_counts_an_unmasked_face_called_incorrect_as_right():
+    # rows true masked, unmasked, incorrect: 3 unmasked called incorrect are still alerts,
+    # 1 unmasked called masked is a missed alert, 2 masked called incorrect false alerts
+    matrix = np.array([[8, 0, 2], [1, 6, 3], [0, 0, 0]])
+    assert alert_decision_accuracy(matrix) == pytest.approx((0.8 + 0.9) / 2)
+    assert balanced_accuracy(matrix, [0, 1]) == pytest.approx((0.8 + 0.6) / 2)
+    summary = summarise([0] * 10 + [1] * 10, [0] * 8 + [2] * 2 + [0] + [1] * 6 + [2] * 3)
+    assert summary["balanced_accuracy_alert"] == pytest.approx(0.85)
 
 
 def test_balanced_accuracy_needs_examples():
