@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -178,7 +179,7 @@ def evaluate_voc_crops(classifier, data: str, framing: str = "live") -> Dict:
 
     if framing not in ("live", "box"):
         raise ValueError("framing must be 'live' or 'box', got %r" % (framing,))
-    crops, truth = [], []
+    crops, truth, where = [], [], []
     for entry in load_voc(data):
         image = read_rgb(entry.path)
         for box, label in entry.boxes:
@@ -188,7 +189,15 @@ def evaluate_voc_crops(classifier, data: str, framing: str = "live") -> Dict:
                 x1, y1, x2, y2 = [int(round(v)) for v in box]
                 crops.append(np.ascontiguousarray(image[max(0, y1):y2, max(0, x1):x2]))
             truth.append(LABELS.index(label))
-    return summarise(truth, _labels(classifier, crops))
+            where.append((os.path.basename(entry.path), [float(v) for v in box]))
+    results = _classify(classifier, crops)
+    summary = summarise(truth, [LABELS.index(r.label) for r in results])
+    # every verdict goes in the JSON report, so that an error can be looked up and looked at
+    summary["verdicts"] = [
+        {"image": name, "box": box, "truth": LABELS[t], "predicted": r.label,
+         "probabilities": dict(zip(LABELS, (round(p, 4) for p in r.probabilities)))}
+        for (name, box), t, r in zip(where, truth, results)]
+    return summary
 
 
 def evaluate_voc_detection(classifier, data: str, min_face_size: int = 20,
@@ -233,11 +242,15 @@ def evaluate_voc_detection(classifier, data: str, min_face_size: int = 20,
             "face_ap": average_precision([d[1] for d in any_detection], found, total)}
 
 
-def _labels(classifier, crops: Sequence[np.ndarray], batch: int = 64) -> List[int]:
-    out: List[int] = []
+def _classify(classifier, crops: Sequence[np.ndarray], batch: int = 64) -> List:
+    out: List = []
     for start in range(0, len(crops), batch):
-        out.extend(LABELS.index(r.label) for r in classifier.classify(crops[start:start + batch]))
+        out.extend(classifier.classify(crops[start:start + batch]))
     return out
+
+
+def _labels(classifier, crops: Sequence[np.ndarray], batch: int = 64) -> List[int]:
+    return [LABELS.index(r.label) for r in _classify(classifier, crops, batch)]
 
 
 def format_summary(title: str, summary: Dict) -> str:

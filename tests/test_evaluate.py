@@ -141,6 +141,11 @@ def test_shipped_weights_reach_the_card_figure_on_the_other_source(framing):
     summary = evaluate_voc_crops(MaskClassifier(), data, framing)
     assert summary["count"] == 63
     assert summary["balanced_accuracy_masked_unmasked"] >= _claimed_voc_accuracy(framing) - 0.02
+    # the report lists every verdict, and they are the ones the confusion matrix counts
+    verdicts = summary["verdicts"]
+    wrong = [v["image"] for v in verdicts if v["truth"] != v["predicted"]]
+    assert len(verdicts) == 63
+    assert len(wrong) == 63 - int(np.trace(np.array(summary["confusion"])))
 
 
 def test_a_missing_weights_file_is_one_line_on_stderr(tmp_path):
