@@ -12,7 +12,6 @@ from typing import Optional
 
 import numpy as np
 
-from perception.classifier import CROP_MARGIN
 from perception.data import CACHE_SIZE, NOMINAL_SIDE
 
 
@@ -71,37 +70,6 @@ def cut_at_frame_edge(image: np.ndarray, rng: np.random.RandomState) -> np.ndarr
     return out
 
 
-def backlight(shape, face_centre: np.ndarray, face_half: np.ndarray,
-              rng: np.random.RandomState) -> np.ndarray:
-    """Gain per pixel for a backlit face: a soft ellipse over the face darkened (x0.12-0.45),
-    the room around it brightened (x1.0-1.5).
-
-    Why: a camera facing a window exposes for the room, so the face is a dark shape in a
-    bright frame. Darkening the whole crop (the dim-room case) never shows an unmasked
-    face darker than its surroundings, and a dark lower face must not come to mean "mask".
-    """
-    import cv2
-
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    spread = rng.uniform(1.0, 1.4)  # the head and hair are in shadow too, not only the box
-    distance = (((cols - face_centre[0]) / (face_half[0] * spread)) ** 2
-                + ((rows - face_centre[1]) / (face_half[1] * spread * 1.15)) ** 2)
-    inside = cv2.GaussianBlur((distance <= 1.0).astype(np.float32), (0, 0),
-                              max(1.0, 0.15 * float(face_half.mean())))
-    face_gain, room_gain = rng.uniform(0.12, 0.45), rng.uniform(1.0, 1.5)
-    return room_gain + (face_gain - room_gain) * inside
-
-
-def side_light(shape, rng: np.random.RandomState) -> np.ndarray:
-    """Gain per pixel falling linearly from 1 to 0.3-0.8 across the crop in a random
-    direction: light from one side leaves a shadow on the other half of the face."""
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    angle = rng.uniform(0, 2 * np.pi)
-    along = np.cos(angle) * (cols / shape[1] - 0.5) + np.sin(angle) * (rows / shape[0] - 0.5)
-    along = np.clip(along / 0.71 + 0.5, 0.0, 1.0)  # 0 on the lit side, 1 on the far side
-    return 1.0 - (1.0 - rng.uniform(0.3, 0.8)) * along
-
-
 def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
             valid: Optional[np.ndarray] = None, zoom_out: bool = True) -> np.ndarray:
     """A randomly changed ``size`` x ``size`` view of a cached crop.
@@ -133,12 +101,8 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
                         stretch * (rotation[:, 2:] - centre[:, None]) + size / 2.0])
     image = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_AREA
                            if side > size else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    # where the face (the detector's box, CROP_MARGIN inside the live framing) now lies
-    face_centre = matrix @ np.array([CACHE_SIZE / 2.0, CACHE_SIZE / 2.0, 1.0])
-    face_half = stretch[:, 0] * NOMINAL_SIDE / (2.0 * (1.0 + 2.0 * CROP_MARGIN))
     if rng.rand() < 0.5:
         image = image[:, ::-1]
-        face_centre[0] = size - 1 - face_centre[0]
     if rng.rand() < 0.1:
         image = cut_at_frame_edge(image, rng)
     image = image.astype(np.float32)
@@ -146,12 +110,8 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
     if exposure < 0.25:  # a dim room seen by a webcam: dark, low contrast, noisy
         image = 255.0 * (image / 255.0) ** rng.uniform(1.0, 1.8) * rng.uniform(0.2, 0.6)
         image += rng.normal(0, rng.uniform(1, 6), image.shape)
-    elif exposure < 0.30:  # a face lit by a lamp: washed out
+    elif exposure < 0.33:  # a face against a window: washed out
         image = image * rng.uniform(1.3, 2.2)
-    elif exposure < 0.40:  # a face against a window: the camera exposes for the bright room
-        image = image * backlight(image.shape[:2], face_centre, face_half, rng)[:, :, None]
-    if rng.rand() < 0.25:  # light from one side: a shadow over part of the face
-        image = image * side_light(image.shape[:2], rng)[:, :, None]
     if rng.rand() < 0.3:  # white balance
         image = image * rng.uniform(0.85, 1.15, 3)
     image = np.clip(image, 0, 255)

@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 
-from perception.augment import (augment, backlight, cut_at_frame_edge, refill_padding, side_light,
-                                view)
+from perception.augment import augment, cut_at_frame_edge, refill_padding, view
 from perception.classifier import crop_face
 from perception.data import CACHE_SIZE, cut_faces, read_rgb
 
@@ -62,20 +61,3 @@ def test_a_face_cut_by_the_frame_repeats_its_edge():
     rows_same = [np.all(out[i] == out[i + 1]) for i in range(63)]
     cols_same = [np.all(out[:, i] == out[:, i + 1]) for i in range(63)]
     assert sum(rows_same) >= 5 or sum(cols_same) >= 5
-
-
-def test_a_backlit_face_is_darker_than_the_room_around_it():
-    centre, half = np.array([70.0, 40.0]), np.array([20.0, 20.0])
-    for seed in range(5):
-        gain = backlight((112, 112), centre, half, np.random.RandomState(seed))
-        assert gain[40, 70] <= 0.45 and gain[0, 0] >= 1.0 and gain[111, 111] >= 1.0
-        # the shadow follows the face, wherever the scale and shift jitter put it
-        row, col = np.unravel_index(np.argmin(gain), gain.shape)
-        assert abs(row - 40) <= 20 and abs(col - 70) <= 20
-
-
-def test_side_light_shades_one_side_only():
-    for seed in range(5):
-        gain = side_light((112, 112), np.random.RandomState(seed))
-        assert gain.max() <= 1.0 and gain.max() > 0.95
-        assert 0.3 <= gain.min() <= 0.8
