@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.errors import InputError
-from perception.types import LABELS
+from perception.types import ALERT_LABELS, LABELS
 
 
 def confusion_matrix(truth: Sequence[int], predicted: Sequence[int],
@@ -66,10 +66,10 @@ def alert_decision_accuracy(matrix: np.ndarray) -> float:
     alert; operators care about the second.
     """
     matrix = np.asarray(matrix)
-    masked = LABELS.index("masked")
-    alert = [c for c in range(len(LABELS)) if c != masked]
-    decisions = np.array([[matrix[masked, masked], matrix[masked, alert].sum()],
-                          [matrix[alert, masked].sum(), matrix[np.ix_(alert, alert)].sum()]])
+    alert = [LABELS.index(label) for label in ALERT_LABELS]
+    quiet = [c for c in range(len(LABELS)) if c not in alert]
+    decisions = np.array([[matrix[np.ix_(group, side)].sum() for side in (quiet, alert)]
+                          for group in (quiet, alert)])
     return balanced_accuracy(decisions)
 
 
