@@ -4,7 +4,7 @@ The weights file is a ``torch.save`` dict written by ``perception.train``::
 
     {"arch": "mobilenet_v2", "width_mult": float, "input_size": int,
      "labels": ["masked", "unmasked", "incorrect"], "mean": [..3], "std": [..3],
-     "state_dict": {...}, "metrics": {...}}
+     "light": "none" | "clahe", "state_dict": {...}, "metrics": {...}}
 
 so a file carries everything needed to rebuild its network; loading checks each part and
 names the file when something is wrong.
@@ -24,6 +24,24 @@ DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mode
                                "mask_classifier.pt")
 #: How much context around the detector's box goes into a crop (fraction of box size).
 CROP_MARGIN = 0.15
+#: Ways a crop's lighting is evened out before the network sees it ("light" in a weights
+#: file; files written before it existed mean "none").
+LIGHT_CHOICES = ("none", "clahe")
+
+
+def equalize_light(image_rgb: np.ndarray) -> np.ndarray:
+    """Contrast-limited histogram equalisation of the lightness (CIE L*) of a resized crop.
+
+    A backlit or underexposed face is a dark patch whose shape the network cannot see; local
+    equalisation brings out the mouth and nose whatever the exposure, while the colours (a
+    blue mask, skin) are kept. Training and inference both call this on the network-sized
+    image, so the two see the same thing."""
+    import cv2
+
+    lab = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(
+        np.ascontiguousarray(lab[:, :, 0]))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
 def build_model(width_mult: float = 1.0, num_classes: int = len(LABELS)):
@@ -77,6 +95,7 @@ class MaskClassifier:
         self.metrics: Dict = dict(checkpoint.get("metrics", {}))
         self._mean = np.asarray(checkpoint.get("mean", (0.5, 0.5, 0.5)), dtype=np.float32)
         self._std = np.asarray(checkpoint.get("std", (0.5, 0.5, 0.5)), dtype=np.float32)
+        self.light = str(checkpoint.get("light", "none"))
         self.device = torch.device(device)
         self.model = build_model(self.width_mult, len(self.labels))
         try:
@@ -106,6 +125,8 @@ class MaskClassifier:
                              else cv2.INTER_LINEAR)
             resized = cv2.resize(crop, (self.input_size, self.input_size),
                                  interpolation=interpolation)
+            if self.light == "clahe":
+                resized = equalize_light(resized)
             batch[i] = resized.astype(np.float32) / 255.0
         batch = (batch - self._mean) / self._std
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
@@ -150,4 +171,8 @@ def load_checkpoint(path: str) -> Dict:
     if tuple(checkpoint["labels"]) != LABELS:
         raise InputError("%s was trained for labels %s, expected %s"
                          % (path, list(checkpoint["labels"]), list(LABELS)))
+    if checkpoint.get("light", "none") not in LIGHT_CHOICES:
+        raise InputError("%s asks for light normalisation %r, this version knows %s; "
+                         "update mask_patrol or retrain" % (path, checkpoint["light"],
+                                                            ", ".join(LIGHT_CHOICES)))
     return checkpoint

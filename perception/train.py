@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from perception.classifier import DEFAULT_WEIGHTS, build_model
+from perception.classifier import DEFAULT_WEIGHTS, LIGHT_CHOICES, build_model, equalize_light
 from perception.errors import InputError
 from perception.types import LABELS
 
@@ -86,8 +86,10 @@ class CropDataset:
     """A torch-style dataset of (tensor, label) over a list of items."""
 
     def __init__(self, crop_set, items: Sequence[Tuple[int, int]], size: int, train: bool,
-                 mean: Sequence[float], std: Sequence[float], seed: int) -> None:
+                 mean: Sequence[float], std: Sequence[float], seed: int,
+                 light: str = "none") -> None:
         self.crop_set = crop_set
+        self.light = light
         self.items = list(items)
         self.size = size
         self.train = train
@@ -106,6 +108,8 @@ class CropDataset:
         rng = np.random.RandomState((self.seed * 1000003 + self.epoch * 7919 + position)
                                     % (2 ** 31))
         image = render(self.crop_set, self.items[position], self.size, rng, self.train)
+        if self.light == "clahe":
+            image = equalize_light(image)
         array = (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return (torch.from_numpy(array.transpose(2, 0, 1).copy()),
                 item_label(self.crop_set, self.items[position]))
@@ -172,7 +176,8 @@ def train(args: argparse.Namespace) -> Dict:
     rng = np.random.RandomState(args.seed)
     val_items = make_items(crop_set, val_idx, np.random.RandomState(args.seed + 1), 1.0)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    val_set = CropDataset(crop_set, val_items, args.input_size, False, mean, std, args.seed + 1)
+    val_set = CropDataset(crop_set, val_items, args.input_size, False, mean, std, args.seed + 1,
+                          args.light)
     loader_args = dict(batch_size=args.batch_size, num_workers=args.workers,
                        persistent_workers=False)
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
@@ -207,7 +212,8 @@ def train(args: argparse.Namespace) -> Dict:
     for epoch in range(args.epochs):
         items = first_items if epoch == 0 else make_items(crop_set, train_idx, rng,
                                                           args.synth_masked)
-        train_set = CropDataset(crop_set, items, args.input_size, True, mean, std, args.seed)
+        train_set = CropDataset(crop_set, items, args.input_size, True, mean, std, args.seed,
+                                args.light)
         train_set.epoch = epoch
         loader = DataLoader(train_set, shuffle=True, drop_last=len(items) > args.batch_size,
                             generator=torch.Generator().manual_seed(args.seed + epoch),
@@ -248,7 +254,8 @@ def train(args: argparse.Namespace) -> Dict:
                           for k, v in scored.state_dict().items()}
             # written at every improvement, so a run cut short still leaves its best model
             save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std,
-                            _metrics(best, history, started, crop_set, val_items, args))
+                            _metrics(best, history, started, crop_set, val_items, args),
+                            args.light)
         else:
             stale += 1
             if stale >= args.patience:
@@ -256,7 +263,8 @@ def train(args: argparse.Namespace) -> Dict:
                     print("early stop: no better validation for %d epochs" % stale)
                 break
     metrics = _metrics(best, history, started, crop_set, val_items, args)
-    save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std, metrics)
+    save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std, metrics,
+                    args.light)
     return metrics
 
 
@@ -282,7 +290,8 @@ def _metrics(best: Dict, history: List[Dict], started: float, crop_set, val_item
 
 
 def save_checkpoint(path: str, state_dict, width_mult: float, input_size: int,
-                    mean: Sequence[float], std: Sequence[float], metrics: Dict) -> None:
+                    mean: Sequence[float], std: Sequence[float], metrics: Dict,
+                    light: str = "none") -> None:
     """Write the weights file described in perception.classifier (atomically)."""
     import torch
 
@@ -291,7 +300,7 @@ def save_checkpoint(path: str, state_dict, width_mult: float, input_size: int,
     checkpoint = {"arch": "mobilenet_v2", "width_mult": float(width_mult),
                   "input_size": int(input_size), "labels": list(LABELS),
                   "mean": [float(m) for m in mean], "std": [float(s) for s in std],
-                  "state_dict": state_dict, "metrics": metrics}
+                  "light": light, "state_dict": state_dict, "metrics": metrics}
     tmp = os.path.abspath(path) + ".tmp"
     torch.save(checkpoint, tmp)
     os.replace(tmp, path)
@@ -328,6 +337,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ema", type=float, default=0.995,
                         help="decay of the exponential moving average of the weights that is "
                              "validated and saved (0: the raw weights)")
+    parser.add_argument("--light", choices=LIGHT_CHOICES, default="none",
+                        help="even out each crop's lighting before the network (clahe: local "
+                             "histogram equalisation of lightness), in training and in use")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (2-core machine)")
     parser.add_argument("--workers", type=int, default=1,

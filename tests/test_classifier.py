@@ -8,7 +8,7 @@ import pytest
 
 from conftest import astronaut_bgr, fixture_paths, read_bgr
 from perception.classifier import (DEFAULT_WEIGHTS, MaskClassifier, build_model, crop_face,
-                                   crop_square)
+                                   crop_square, equalize_light, load_checkpoint)
 from perception.errors import InputError
 from perception.types import LABELS
 
@@ -113,6 +113,53 @@ def test_damaged_or_foreign_weights_name_the_file(tmp_path):
     with pytest.raises(InputError) as info:
         MaskClassifier(str(foreign))
     assert str(foreign) in str(info.value)
+
+
+def lightness(image_rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(image_rgb, cv2.COLOR_RGB2LAB)[:, :, 0].astype(np.float32)
+
+
+def test_equalize_light_brings_out_a_dark_face(detector, classifier):
+    import cv2
+
+    face = face_crop(detector, fixture_paths("without_mask")[0])
+    face = cv2.resize(face, (classifier.input_size,) * 2, interpolation=cv2.INTER_AREA)
+    # the same face photographed as if backlit: a fifth of its light left
+    dark = (face.astype(np.float32) * 0.2).astype(np.uint8)
+    evened = equalize_light(dark)
+    assert evened.shape == dark.shape and evened.dtype == np.uint8
+    assert lightness(evened).std() > 1.8 * lightness(dark).std()
+    assert lightness(evened).mean() > 1.8 * lightness(dark).mean()
+    # the face's own pattern survives, and a well-lit face is left much as it was
+    assert np.corrcoef(lightness(evened).ravel(), lightness(face).ravel())[0, 1] > 0.9
+    assert abs(lightness(equalize_light(face)).mean() - lightness(face).mean()) < 15
+
+
+def test_weights_file_says_how_light_is_evened(tmp_path, classifier, detector):
+    import cv2
+    import torch
+
+    checkpoint = load_checkpoint(DEFAULT_WEIGHTS)
+    assert classifier.light == checkpoint.get("light", "none")
+    saved = {}
+    for light in ("none", "clahe"):
+        saved[light] = tmp_path / ("%s.pt" % light)
+        torch.save(dict(checkpoint, light=light), str(saved[light]))
+    plain, evening = MaskClassifier(str(saved["none"])), MaskClassifier(str(saved["clahe"]))
+    crop = face_crop(detector, fixture_paths("with_mask")[0])
+    assert max(crop.shape[:2]) > plain.input_size
+    resized = cv2.resize(crop, (plain.input_size,) * 2, interpolation=cv2.INTER_AREA)
+    # "clahe" evens the network-sized image, the very thing training evens
+    assert np.allclose(evening.preprocess([crop]).numpy(),
+                       plain.preprocess([equalize_light(resized)]).numpy())
+    assert not np.allclose(evening.preprocess([crop]).numpy(), plain.preprocess([crop]).numpy())
+    unknown = tmp_path / "unknown.pt"
+    torch.save(dict(checkpoint, light="retinex"), str(unknown))
+    with pytest.raises(InputError) as info:
+        MaskClassifier(str(unknown))
+    assert str(unknown) in str(info.value) and "retinex" in str(info.value)
 
 
 def test_bad_crops_raise_input_error(classifier):

@@ -35,10 +35,12 @@ def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_pa
     out = tmp_path / "tiny.pt"
     code = main(["--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
                  "--width-mult", "0.25", "--input-size", "64", "--batch-size", "8",
-                 "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+                 "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--light", "clahe",
+                 "--quiet"])
     assert code == 0 and out.is_file()
     classifier = MaskClassifier(str(out))
     assert classifier.input_size == 64 and classifier.width_mult == 0.25
+    assert classifier.light == "clahe"
     metrics = classifier.metrics
     assert 0.0 <= metrics["val_balanced_accuracy"] <= 1.0
     assert metrics["epoch"] == 1 and metrics["training_seconds"] > 0
