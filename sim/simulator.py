@@ -122,6 +122,19 @@ class Simulator:
         self._fresh = False
         self._record_trail()
 
+    def place_robot(self, x: float, y: float, yaw: float) -> None:
+        """Put the robot at (x, y, yaw), standing still, without simulating the way there:
+        for checks that look at the scene from many places (sim.face_survey)."""
+        if not all(math.isfinite(float(v)) for v in (x, y, yaw)):
+            raise ValueError("robot pose must be finite numbers, got %r" % ((x, y, yaw),))
+        root = self._root_qpos
+        self.data.qpos[root:root + 2] = (x, y)
+        self.data.qpos[root + 3:root + 7] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        self.data.qvel[self._root_dof:self._root_dof + 6] = 0.0
+        self._cmd = (0.0, 0.0)
+        self._wheel_speed = [0.0, 0.0]
+        self._fresh = False
+
     def _ramp_wheels(self, dt: float) -> None:
         """Wheel rim speeds move towards the command at most ``wheel_acceleration`` m/s^2, as
         gazebo_ros_diff_drive does; the velocity servos then track them."""
