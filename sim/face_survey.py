@@ -45,13 +45,9 @@ class FaceView:
     face_px: float
     #: Class probabilities in LABELS order; empty when the detector found no face there.
     probabilities: Tuple[float, ...]
-
-    @property
-    def alert_probability(self) -> Optional[float]:
-        """p(unmasked) + p(incorrect), as Track.alert_probability; None when not found."""
-        if not self.probabilities:
-            return None
-        return float(self.probabilities[1] + self.probabilities[2])
+    #: The face's Track.alert_probability, the figure the alert gate is applied to; None
+    #: when the detector found no face there.
+    alert_probability: Optional[float]
 
     def wrong(self, gate: float) -> bool:
         """Whether this frame alone would lead the robot to the wrong decision."""
@@ -59,6 +55,14 @@ class FaceView:
         if p is None:
             return False
         return (p >= gate) != (self.label in ALERT_LABELS)
+
+
+def patrol_pipeline(weights_path: Optional[str] = None):
+    """The FramePipeline as patrol_sim.launch configures patrol_node (full-size detection,
+    faces from 20 px), so the survey sees what the robot's classifier sees."""
+    from perception.pipeline import FramePipeline
+
+    return FramePipeline.default(weights_path=weights_path, min_face_size=20, scale=1.0)
 
 
 def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
@@ -95,7 +99,8 @@ def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
                         world=sim.scenario.name, actor=actor.name, label=actor.label,
                         distance=float(distance), bearing=float(bearing),
                         face_px=float(best.box[3] - best.box[1]) if best else 0.0,
-                        probabilities=tuple(best.probabilities) if best else ()))
+                        probabilities=tuple(best.probabilities) if best else (),
+                        alert_probability=best.alert_probability if best else None))
     return views
 
 
@@ -156,11 +161,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not 0.0 < args.gate <= 1.0:
         parser.error("--gate must be in (0, 1], got %r" % args.gate)
     try:
-        from perception.pipeline import FramePipeline
-
-        # the pipeline as patrol_sim.launch configures patrol_node
-        pipeline = FramePipeline.default(weights_path=args.weights, min_face_size=20,
-                                         scale=1.0)
+        pipeline = patrol_pipeline(args.weights)
         views: List[FaceView] = []
         for world in args.world or available_worlds():
             views += survey_world(world, pipeline)

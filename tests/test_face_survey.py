@@ -11,15 +11,13 @@ import pytest
 
 from behaviors.config import Config
 from conftest import run_module
-from sim.face_survey import FaceView, summarise, survey_world
+from sim.face_survey import FaceView, patrol_pipeline, summarise, survey_world
 from sim.simulator import Simulator
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    from perception.pipeline import FramePipeline
-
-    return FramePipeline.default(min_face_size=20, scale=1.0)
+    return patrol_pipeline()
 
 
 def test_place_robot_puts_the_camera_in_front_of_a_face():
@@ -57,10 +55,10 @@ def test_shipped_classifier_decides_every_surveyed_face_right(pipeline, world):
 
 
 def test_summary_counts_wrong_decisions_on_both_sides():
-    views = [FaceView("w", "a", "masked", 2.0, 0.0, 30.0, (0.2, 0.5, 0.3)),    # alerted: wrong
-             FaceView("w", "a", "masked", 3.0, 0.0, 20.0, (0.9, 0.05, 0.05)),  # right
-             FaceView("w", "b", "incorrect", 2.0, 0.0, 30.0, (0.3, 0.1, 0.6)),  # 0.7: wrong
-             FaceView("w", "b", "incorrect", 2.0, 25.0, 0.0, ())]              # not found
+    views = [FaceView("w", "a", "masked", 2.0, 0.0, 30.0, (0.2, 0.5, 0.3), 0.8),  # wrong
+             FaceView("w", "a", "masked", 3.0, 0.0, 20.0, (0.9, 0.05, 0.05), 0.1),  # right
+             FaceView("w", "b", "incorrect", 2.0, 0.0, 30.0, (0.3, 0.1, 0.6), 0.7),  # wrong
+             FaceView("w", "b", "incorrect", 2.0, 25.0, 0.0, (), None)]  # not found
     summary = summarise(views, gate=0.75)
     assert (summary["masked_views"], summary["masked_wrong"]) == (2, 1)
     assert (summary["alert_views"], summary["alert_wrong"]) == (1, 1)
