@@ -44,6 +44,12 @@ def equalize_light(image_rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
+def apply_light(image_rgb: np.ndarray, light: str) -> np.ndarray:
+    """The network-sized image as a weights file's ``light`` setting asks (LIGHT_CHOICES);
+    the one place that training and MaskClassifier both go through."""
+    return equalize_light(image_rgb) if light == "clahe" else image_rgb
+
+
 def build_model(width_mult: float = 1.0, num_classes: int = len(LABELS)):
     """A torchvision MobileNetV2 with ``num_classes`` outputs and random weights."""
     from torchvision.models import mobilenet_v2
@@ -125,9 +131,7 @@ class MaskClassifier:
                              else cv2.INTER_LINEAR)
             resized = cv2.resize(crop, (self.input_size, self.input_size),
                                  interpolation=interpolation)
-            if self.light == "clahe":
-                resized = equalize_light(resized)
-            batch[i] = resized.astype(np.float32) / 255.0
+            batch[i] = apply_light(resized, self.light).astype(np.float32) / 255.0
         batch = (batch - self._mean) / self._std
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
 

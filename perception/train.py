@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from perception.classifier import DEFAULT_WEIGHTS, LIGHT_CHOICES, build_model, equalize_light
+from perception.classifier import DEFAULT_WEIGHTS, LIGHT_CHOICES, apply_light, build_model
 from perception.errors import InputError
 from perception.types import LABELS
 
@@ -107,9 +107,8 @@ class CropDataset:
         # a fresh stream per item and epoch: repeatable, and different every epoch
         rng = np.random.RandomState((self.seed * 1000003 + self.epoch * 7919 + position)
                                     % (2 ** 31))
-        image = render(self.crop_set, self.items[position], self.size, rng, self.train)
-        if self.light == "clahe":
-            image = equalize_light(image)
+        image = apply_light(render(self.crop_set, self.items[position], self.size, rng,
+                                   self.train), self.light)
         array = (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return (torch.from_numpy(array.transpose(2, 0, 1).copy()),
                 item_label(self.crop_set, self.items[position]))
