@@ -44,6 +44,7 @@ def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_pa
     metrics = classifier.metrics
     assert 0.0 <= metrics["val_balanced_accuracy"] <= 1.0
     assert metrics["epoch"] == 1 and metrics["training_seconds"] > 0
+    assert metrics["history"][0]["val_loss"] > 0
     sizes = metrics["split_crops"]
     assert sum(sizes["train"].values()) > 0 and sum(sizes["val"].values()) > 0
     import cv2
