@@ -258,10 +258,10 @@ def train(args: argparse.Namespace) -> Dict:
         # the loss is recorded because the accuracy saturates: see MODEL_CARD "Picking an epoch"
         history.append(dict({"epoch": epoch + 1, "train_loss": total / max(seen, 1)}, **scores))
         if not args.quiet:
+            recall_text = " ".join("%s=%.3f" % kv for kv in recalls.items())
             print("epoch %d: loss %.4f  val balanced accuracy %.4f  val loss %.4f  recall %s  "
                   "(%.0f s)" % (epoch + 1, total / max(seen, 1), val_bacc, val_loss,
-                     " ".join("%s=%.3f" % kv for kv in recalls.items()), time.time() - started),
-                  flush=True)
+                                recall_text, time.time() - started), flush=True)
         if args.average_from is not None and epoch + 1 >= args.average_from:
             if epoch_average is None:
                 from torch.optim.swa_utils import AveragedModel
