@@ -8,8 +8,8 @@ renders the camera, runs ``FramePipeline`` on the frame as ``patrol_node`` does,
 the class probabilities of the face found where that actor's face is. A view counts as a
 wrong decision when a masked face reaches the alert gate, or an unmasked / incorrectly
 worn one does not. A person counts as wrong (and the command exits 1) when any view of a
-masked person reaches the gate, or fewer than ``ALERT_SHARE`` of the views of a person to
-alert on do.
+masked person reaches the gate, or fewer than ``ALERT_SHARE`` of the found views of a
+person to alert on do (or none of their views finds the face).
 
     python -m sim.face_survey                      # every world, the shipped weights
     python -m sim.face_survey --world crowd --weights W.pt --json survey.json
