@@ -34,9 +34,11 @@ _log = logging.getLogger(__name__)
 
 def is_confirmed_unmasked(track: Track, config: Config) -> bool:
     """A face to alert on and to follow: in view now, confirmed by ``confirm_frames``
-    detections, and confidently unmasked or masked below the nose."""
+    detections, at least ``alert_min_face_px`` tall, and confidently unmasked or masked
+    below the nose."""
     return (track.label in ALERT_LABELS and track.hits >= config.confirm_frames
             and track.lost_frames == 0
+            and track.box[3] - track.box[1] >= config.alert_min_face_px
             and track.alert_probability >= config.alert_min_probability)
 
 

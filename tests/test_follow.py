@@ -329,3 +329,19 @@ def test_a_follow_goes_on_with_the_new_track_of_the_person_it_follows():
     h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
     h.tick()
     assert h.read(keys.FOLLOW_TARGET).track_id == 2
+
+
+def test_a_face_too_small_to_judge_raises_no_alert_until_it_comes_closer():
+    h = TreeHarness(CONFIG)
+    tiny = CONFIG.alert_min_face_px - 1  # about 10 m away: a few pixels of evidence
+    far = (300.0, 200.0, 300.0 + tiny, 200.0 + tiny)
+    for _ in range(10):
+        h.see([make_track(4, box=far)])
+        h.tick()
+        assert h.tip() == "Patrol"
+    assert h.alerts == []
+    side = CONFIG.alert_min_face_px
+    near = (300.0, 200.0, 300.0 + side, 200.0 + side)
+    h.see([make_track(4, box=near)])
+    h.tick()
+    assert len(h.alerts) == 1 and h.tip() == "Servo To Face"
