@@ -36,7 +36,7 @@ KNOWN_TRACKS = "/alerts/known_tracks"
 #: dict track id -> the track id that person was first alerted as, for every alerted or
 #: recognised track (a follow goes on with the new track of the person it follows).
 PERSON_OF_TRACK = "/alerts/person_of_track"
-#: behaviors.people.PersonMemory: where the alerted people were seen.
+#: behaviors.people.PersonMemory: where and in what clothes the alerted people were seen.
 PEOPLE = "/alerts/people"
 
 #: int or None: index of the waypoint the patrol is driving to.

@@ -89,7 +89,7 @@ class Config:
     face_height_m: float = 0.2
     #: A new track whose face lands this close (m) to a person alerted earlier is that person.
     person_radius_m: float = 1.2
-    #: How long (s) an alerted person is remembered.
+    #: How long (s) an alerted person is remembered after they were last recognised.
     person_memory_s: float = 600.0
 
     #: Speed limits for every command the tree writes (TurtleBot3 waffle: 0.26 m/s, 1.8 rad/s).

@@ -10,6 +10,9 @@ person would be alerted on every encounter. Each alert therefore remembers two t
 
 A new face is the same person when it lands within ``radius_m`` of a remembered one, or
 when the clothes match and the person could have walked there since (``walk_speed``).
+Each later track recognised as an alerted person adds a sighting (place, time, clothes as
+seen from there): a person walks on, and a torso seen from further away, in other light,
+no longer matches the histogram taken at the alert, so the memory must keep up with them.
 Two people in the same clothes who pass the same spot will be taken for one (a known
 limit, documented in the README); no face recognition is used.
 """
@@ -82,7 +85,11 @@ def same_clothes(a: Any, b: Any, max_distance: float = 0.35) -> bool:
 
 
 @dataclass(frozen=True)
-class RememberedPerson:
+class Sighting:
+    """Where and when an alerted person was seen, and their clothes as seen from there.
+
+    ``track_id`` and ``label`` are those of the person's alert, for every sighting of them.
+    """
     position: Point
     stamp: float
     track_id: int
@@ -91,52 +98,73 @@ class RememberedPerson:
 
 
 class PersonMemory:
-    """Alerted people's estimated positions; answers "is this face someone we alerted?"."""
+    """Sightings of alerted people; answers "is this face someone we alerted?".
+
+    A person is forgotten ``memory_s`` after their last sighting. Each person keeps the
+    sighting of their alert and at most ``max_sightings - 1`` later ones (the newest), so
+    a person who stays in view for hours does not grow the memory without bound.
+    """
 
     def __init__(self, radius_m: float = 1.2, memory_s: float = 600.0,
-                 walk_speed: float = 1.5) -> None:
+                 walk_speed: float = 1.5, max_sightings: int = 8) -> None:
         if not radius_m > 0:
             raise ValueError("radius_m must be > 0, got %r" % (radius_m,))
         if not memory_s >= 0:
             raise ValueError("memory_s must be >= 0, got %r" % (memory_s,))
         if not walk_speed >= 0:
             raise ValueError("walk_speed must be >= 0 m/s, got %r" % (walk_speed,))
+        if not (isinstance(max_sightings, int) and max_sightings >= 1):
+            raise ValueError("max_sightings must be an integer >= 1, got %r" % (max_sightings,))
         self.radius_m = float(radius_m)
         self.memory_s = float(memory_s)
         self.walk_speed = float(walk_speed)
-        self.people: List[RememberedPerson] = []
+        self.max_sightings = max_sightings
+        self.sightings: List[Sighting] = []
 
     def remember(self, position: Point, stamp: float, track_id: int, label: str,
                  signature: Any = None) -> None:
-        self.people.append(RememberedPerson(position, stamp, track_id, label, signature))
+        """A new person, alerted on as ``track_id``: their first sighting."""
+        self.sightings.append(Sighting(position, stamp, track_id, label, signature))
+
+    def seen_again(self, person: Sighting, position: Point, stamp: float,
+                   signature: Any = None) -> None:
+        """A later track recognised as ``person`` (a sighting ``match`` returned): remember
+        where they are now and how their clothes look from here, so the next track is
+        compared with this sighting too."""
+        self.sightings.append(Sighting(position, stamp, person.track_id, person.label,
+                                       signature))
+        theirs = [i for i, s in enumerate(self.sightings) if s.track_id == person.track_id]
+        if len(theirs) > self.max_sightings:
+            del self.sightings[theirs[1]]  # the oldest after the alert's own
 
     def match(self, position: Point, now: float, signature: Any = None
-              ) -> Optional[RememberedPerson]:
-        """The remembered person this face belongs to, if any (nearest first)."""
+              ) -> Optional[Sighting]:
+        """The sighting this face belongs to, if any (nearest first)."""
         best, best_d = None, float("inf")
-        for person in self.people:
-            age = now - person.stamp
+        for seen in self.sightings:
+            age = now - seen.stamp
             if age > self.memory_s:
                 continue
-            d = math.hypot(position[0] - person.position[0], position[1] - person.position[1])
+            d = math.hypot(position[0] - seen.position[0], position[1] - seen.position[1])
             reachable = d <= self.radius_m + self.walk_speed * max(0.0, age)
-            if (d <= self.radius_m or (reachable and same_clothes(signature, person.signature))) \
+            if (d <= self.radius_m or (reachable and same_clothes(signature, seen.signature))) \
                     and d < best_d:
-                best, best_d = person, d
+                best, best_d = seen, d
         return best
 
     def describe_nearest(self, position: Point, now: float, signature: Any = None) -> str:
         """For the log, when an alert is raised: the nearest remembered person, how far,
         how long ago, and how different the clothes (why they were not taken for them)."""
         distances = [(math.hypot(position[0] - p.position[0], position[1] - p.position[1]), i)
-                     for i, p in enumerate(self.people) if now - p.stamp <= self.memory_s]
+                     for i, p in enumerate(self.sightings) if now - p.stamp <= self.memory_s]
         if not distances:
             return "nobody remembered"
         d, index = min(distances)
-        person = self.people[index]
+        seen = self.sightings[index]
         return ("nearest: track %d, %.1f m away, seen %.1f s ago, clothes distance %.2f"
-                % (person.track_id, d, now - person.stamp,
-                   clothes_distance(signature, person.signature)))
+                % (seen.track_id, d, now - seen.stamp,
+                   clothes_distance(signature, seen.signature)))
 
     def __str__(self) -> str:  # short, for the tree viewer
-        return "%d person(s) alerted" % len(self.people)
+        people = len({s.track_id for s in self.sightings})
+        return "%d person(s) alerted, %d sighting(s)" % (people, len(self.sightings))

@@ -6,8 +6,8 @@ and each of them must reach the staff. A face is alerted once its track is confi
 (``confirm_frames`` detections) in a fresh result; the alert goes to an injected sink
 (``alerts.AlertWriter`` records it, then the node publishes it). Each alert places the
 person on the map (behaviors.people); a later track of a person already alerted there is
-recognised (same place, or same clothes and near enough) and neither alerted again nor
-chased again.
+recognised (same place, or same clothes and near enough), neither alerted again nor
+chased again, and remembered as a further sighting of that person.
 """
 from __future__ import annotations
 
@@ -117,6 +117,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 if same is not None and same.label in ALERT_LABELS:
                     known += (track.track_id,)
                     person_of[track.track_id] = same.track_id
+                    people.seen_again(same, where, now, signature)
                     _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
                               "as track %d", track.track_id, where[0], where[1],
                               track.box[3] - track.box[1], same.track_id)

@@ -187,6 +187,7 @@ def test_a_new_track_of_a_person_already_alerted_is_neither_alerted_nor_followed
         assert h.tip() == "Patrol"
     assert len(h.alerts) == 1
     assert 2 in h.read(keys.KNOWN_TRACKS)
+    assert str(h.read(keys.PEOPLE)) == "1 person(s) alerted, 2 sighting(s)"  # track 2's too
     # someone else, far to the left: a new person
     h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
     h.tick()

@@ -52,6 +52,45 @@ def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
     assert memory.match((6.0, 0.0), 2.0, red_again) is None          # too far to walk in 2 s
 
 
+def test_a_person_is_recognised_far_from_the_alert_by_the_clothes_of_a_later_sighting():
+    # Alerted at A in a red shirt; recognised by place at C, where the light makes the shirt
+    # look paler; then seen at B, out of reach of A's radius, in the paler look. Only the
+    # sighting at C can say who that is.
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
+    pale_red = torso_signature(person_frame((90, 90, 200)), FACE)
+    pale_red_again = torso_signature(person_frame((98, 98, 208)), FACE)
+    assert not same_clothes(red, pale_red) and same_clothes(pale_red, pale_red_again)
+    memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
+    memory.remember((0.0, 0.0), 0.0, track_id=3, label="incorrect", signature=red)
+    at_c = memory.match((0.5, 0.0), 20.0, pale_red)
+    assert at_c.track_id == 3
+    assert memory.match((3.5, 0.0), 22.0, pale_red_again) is None  # A's clothes differ
+    memory.seen_again(at_c, (0.5, 0.0), 20.0, pale_red)
+    at_b = memory.match((3.5, 0.0), 22.0, pale_red_again)
+    assert (at_b.track_id, at_b.label, at_b.position) == (3, "incorrect", (0.5, 0.0))
+    assert str(memory) == "1 person(s) alerted, 2 sighting(s)"
+
+
+def test_a_person_keeps_the_alert_and_the_newest_sightings_only():
+    memory = PersonMemory(radius_m=1.2, memory_s=600, max_sightings=3)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked")
+    memory.remember((9.0, 9.0), 1.0, track_id=2, label="unmasked")
+    for step in range(1, 6):
+        memory.seen_again(memory.match((0.0, 0.0), float(step)), (0.1 * step, 0.0), float(step))
+    first = [s.stamp for s in memory.sightings if s.track_id == 1]
+    assert first == [0.0, 4.0, 5.0]
+    assert [s.stamp for s in memory.sightings if s.track_id == 2] == [1.0]
+    assert str(memory) == "2 person(s) alerted, 4 sighting(s)"
+
+
+def test_a_person_is_forgotten_only_long_after_their_last_sighting():
+    memory = PersonMemory(radius_m=1.2, memory_s=600)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked")
+    memory.seen_again(memory.match((0.5, 0.0), 500.0), (0.5, 0.0), 500.0)
+    assert memory.match((0.5, 0.0), 1000.0).stamp == 500.0
+    assert memory.match((0.5, 0.0), 1101.0) is None
+
+
 def test_the_log_says_who_the_nearest_remembered_person_was_and_how_they_differ():
     red = torso_signature(person_frame((40, 40, 200)), FACE)
     green = torso_signature(person_frame((60, 160, 50)), FACE)
@@ -71,7 +110,8 @@ def test_no_torso_in_view_gives_no_signature():
     assert torso_signature(frame, (300.0, 400.0, 340.0, 478.0)) is None
 
 
-@pytest.mark.parametrize("kwargs", [{"radius_m": 0}, {"memory_s": -1}, {"walk_speed": -1}])
+@pytest.mark.parametrize("kwargs", [{"radius_m": 0}, {"memory_s": -1}, {"walk_speed": -1},
+                                    {"max_sightings": 0}, {"max_sightings": 2.5}])
 def test_memory_refuses_bad_settings(kwargs):
     with pytest.raises(ValueError):
         PersonMemory(**kwargs)
