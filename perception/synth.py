@@ -38,6 +38,8 @@ _CLOTH_COLOURS = ((25, 25, 28), (60, 60, 65), (35, 45, 80), (120, 30, 35), (200,
                   (90, 110, 80), (150, 150, 155), (240, 240, 240), (70, 120, 170),
                   (180, 90, 120))
 _KN95_COLOURS = ((238, 238, 235), (220, 222, 225), (60, 60, 62), (210, 200, 185))
+#: Share of cloth and patterned masks with a printed mouth, grin or cartoon face on them.
+MOTIF_RATE = 0.3
 
 
 def synthesize(image_rgb: np.ndarray, landmarks: Sequence[Sequence[float]],
@@ -160,6 +162,8 @@ def _draw(style: str, outline: np.ndarray, rng: np.random.RandomState
 
     if style == "patterned":
         texture = _pattern(size, colour, rng)
+    if style in ("cloth", "patterned") and rng.rand() < MOTIF_RATE:
+        _print_motif(texture, top, bottom, rng)
     # Fabric grain, then the curvature of a mask around a face: darker towards the sides,
     # a little darker at the bottom, a random side lit more than the other.
     grain = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 1.2)
@@ -212,6 +216,54 @@ def _draw(style: str, outline: np.ndarray, rng: np.random.RandomState
                 cv2.polylines(alpha, [canvas_pts], False, 0.9, thick, cv2.LINE_AA)
     alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8 * _SCALE / 2.0)
     return texture, alpha
+
+
+def _print_motif(texture: np.ndarray, top: float, bottom: float,
+                 rng: np.random.RandomState) -> None:
+    """Print lips, a toothy grin, a smile or a cartoon face on the mask, in place.
+
+    Novelty masks with a mouth printed on them are common, and the simulator's `masked_2`
+    actor wears one. A classifier that has only seen plain masks reads a small printed
+    mouth as a real one and alerts on a masked person; these teach it that a mouth drawn on
+    fabric that covers the nose is still a mask."""
+    import cv2
+
+    height = bottom - top
+    cx = _CENTER_X + rng.uniform(-3.0, 3.0)
+    cy = top + height * rng.uniform(0.45, 0.62)
+    width = rng.uniform(22.0, 36.0)  # a real mouth is about 29 template units wide
+    ink = rng.uniform(0, 255, 3)
+    if rng.rand() < 0.5:
+        ink = np.array([rng.uniform(120, 220), rng.uniform(10, 60), rng.uniform(20, 70)])
+    ink_t = tuple(float(c) for c in ink)
+    line = max(1, int(round(_SCALE * rng.uniform(1.5, 3.5))))
+
+    def canvas(x: float, y: float) -> Tuple[int, int]:
+        return tuple(int(round(v)) for v in _to_canvas([[x, y]])[0])  # type: ignore
+
+    def axes(a: float, b: float) -> Tuple[int, int]:
+        return int(round(a * _SCALE)), int(round(b * _SCALE))
+
+    kind = rng.randint(4)
+    if kind == 0:  # lips
+        cv2.ellipse(texture, canvas(cx, cy), axes(width / 2, width / 5), 0, 0, 360, ink_t, -1,
+                    cv2.LINE_AA)
+        cv2.line(texture, canvas(cx - width / 2, cy), canvas(cx + width / 2, cy),
+                 tuple(float(c) for c in ink * 0.5), line, cv2.LINE_AA)
+    elif kind == 1:  # open grin with teeth
+        cv2.ellipse(texture, canvas(cx, cy - 2), axes(width / 2, width / 3), 0, 0, 180,
+                    (40.0, 20.0, 25.0), -1, cv2.LINE_AA)
+        teeth = (np.array([cx - width / 2.4, cy - 2]), np.array([cx + width / 2.4, cy + width / 9]))
+        cv2.rectangle(texture, canvas(*teeth[0]), canvas(*teeth[1]), (240.0, 240.0, 235.0), -1)
+    elif kind == 2:  # a smile
+        cv2.ellipse(texture, canvas(cx, cy - 4), axes(width / 2, width / 4), 0, 10, 170, ink_t,
+                    line, cv2.LINE_AA)
+    else:  # a cartoon face: two eyes and a smile
+        for side in (-1.0, 1.0):
+            cv2.circle(texture, canvas(cx + side * width / 4, cy - width / 3),
+                       int(round(_SCALE * width / 9)), ink_t, -1, cv2.LINE_AA)
+        cv2.ellipse(texture, canvas(cx, cy), axes(width / 2.5, width / 5), 0, 0, 180, ink_t,
+                    line, cv2.LINE_AA)
 
 
 def _pattern(size: int, colour: np.ndarray, rng: np.random.RandomState) -> np.ndarray:

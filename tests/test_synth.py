@@ -98,3 +98,23 @@ def test_bad_arguments_name_the_problem(astronaut_face, kwargs, word):
 
 def test_every_placement_is_known():
     assert PLACEMENTS == ("correct", "below_nose", "chin")
+
+
+def test_a_printed_motif_lands_over_the_mouth_of_the_mask():
+    # Novelty masks print a mouth or a face on the fabric; the motif must sit on the mask
+    # where a mouth would be, not spill over the nose bridge or off the mask.
+    from perception import synth
+
+    size = int(synth._SPAN * synth._SCALE)
+    top, bottom = 60.0, 120.0
+    for seed in range(24):
+        texture = np.full((size, size, 3), 128.0, np.float32)
+        rng = np.random.RandomState(seed)
+        synth._print_motif(texture, top, bottom, rng)
+        changed = np.argwhere(np.abs(texture - 128.0).max(axis=2) > 1.0)
+        assert len(changed) > 0, seed
+        ys = changed[:, 0] / synth._SCALE + synth._ORIGIN[1]
+        xs = changed[:, 1] / synth._SCALE + synth._ORIGIN[0]
+        assert ys.min() > top + 0.1 * (bottom - top) and ys.max() < bottom, seed
+        assert abs(xs.mean() - synth._CENTER_X) < 6.0 and np.ptp(xs) < 40.0, seed
+    assert 0.0 < synth.MOTIF_RATE < 1.0
