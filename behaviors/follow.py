@@ -105,7 +105,7 @@ class SelectTarget(py_trees.behaviour.Behaviour):
                 "no confirmed unmasked face (%d track(s), %d unconfirmed unmasked)"
                 % (len(output.result.tracks), len(waiting)))
             return py_trees.common.Status.FAILURE
-        best = max(candidates, key=lambda t: t.box[3] - t.box[1])
+        best = max(candidates, key=lambda t: t.height)
         self.blackboard.set(keys.FOLLOW_TARGET, FollowTarget(
             track_id=best.track_id, label=best.label, started_at=now, last_seen=output.stamp,
             box=best.box, frame_size=output.frame_size), overwrite=True)
@@ -197,7 +197,7 @@ class ServoToFace(VelocityBehaviour):
         person = person_of.get(track_id, track_id)
         same = [t for t in output.result.tracks if t.track_id != track_id
                 and t.lost_frames == 0 and person_of.get(t.track_id) == person]
-        return max(same, key=lambda t: t.box[3] - t.box[1]) if same else None
+        return max(same, key=lambda t: t.height) if same else None
 
     def _mark_followed(self, track_id: int) -> None:
         done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ()))

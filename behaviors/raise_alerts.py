@@ -38,7 +38,7 @@ def is_confirmed_unmasked(track: Track, config: Config) -> bool:
     below the nose."""
     return (track.label in ALERT_LABELS and track.hits >= config.confirm_frames
             and track.lost_frames == 0
-            and track.box[3] - track.box[1] >= config.alert_min_face_px
+            and track.height >= config.alert_min_face_px
             and track.alert_probability >= config.alert_min_probability)
 
 
@@ -120,13 +120,13 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                     people.seen_again(same, where, now, signature)
                     _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
                               "as track %d", track.track_id, where[0], where[1],
-                              track.box[3] - track.box[1], same.track_id)
+                              track.height, same.track_id)
                     self.feedback_message = "track %d is the person alerted as track %d" % (
                         track.track_id, same.track_id)
                     continue
             if where is not None:
                 _log.info("alert for track %d placed at (%.1f, %.1f), face %.0f px; %s",
-                          track.track_id, where[0], where[1], track.box[3] - track.box[1],
+                          track.track_id, where[0], where[1], track.height,
                           people.describe_nearest(where, now, signature))
             # why the classifier was sure enough: the smoothed class probabilities
             _log.info("alert for track %d after %d detections: p(%s) = (%s)",
@@ -163,7 +163,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         """The alerted track this one continues: last seen moments ago, close in the image,
         and not detected in this frame itself (two faces detected at once are two people)."""
         cx, cy = track.center
-        size = max(track.box[2] - track.box[0], track.box[3] - track.box[1])
+        size = max(track.width, track.height)
         for track_id, (seen, box) in self._last_seen.items():
             if track_id in visible or stamp - seen > self.config.continuity_s:
                 continue

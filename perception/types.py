@@ -82,6 +82,15 @@ class Track:
         return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
 
     @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        """Face height in pixels: what the alert gate, the follow and the range estimate use."""
+        return self.box[3] - self.box[1]
+
+    @property
     def needs_alert(self) -> bool:
         return self.label in ALERT_LABELS
 

@@ -102,7 +102,7 @@ def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
                     views.append(FaceView(
                         world=sim.scenario.name, actor=actor.name, label=actor.label,
                         distance=float(distance), bearing=float(bearing),
-                        face_px=float(best.box[3] - best.box[1]) if best else 0.0,
+                        face_px=float(best.height) if best else 0.0,
                         probabilities=tuple(best.probabilities) if best else (),
                         alert_probability=best.alert_probability if best else None))
     return views
