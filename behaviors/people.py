@@ -10,9 +10,10 @@ person would be alerted on every encounter. Each alert therefore remembers two t
 
 A new face is the same person when it lands within ``radius_m`` of a remembered one, or
 when the clothes match and the person could have walked there since (``walk_speed``).
-Each later track recognised as an alerted person adds a sighting (place, time, clothes as
-seen from there): a person walks on, and a torso seen from further away, in other light,
-no longer matches the histogram taken at the alert, so the memory must keep up with them.
+Each later track recognised as an alerted person, whose clothes match the sighting it was
+recognised by, adds a sighting (place, time, clothes as seen from there): a person walks
+on, and a torso seen from further away, in other light, drifts from the histogram taken at
+the alert, so the memory must keep up with them in steps it can check.
 Two people in the same clothes who pass the same spot will be taken for one (a known
 limit, documented in the README); no face recognition is used.
 """
@@ -127,15 +128,21 @@ class PersonMemory:
         self.sightings.append(Sighting(position, stamp, track_id, label, signature))
 
     def seen_again(self, person: Sighting, position: Point, stamp: float,
-                   signature: Any = None) -> None:
+                   signature: Any = None) -> bool:
         """A later track recognised as ``person`` (a sighting ``match`` returned): remember
         where they are now and how their clothes look from here, so the next track is
-        compared with this sighting too."""
+        compared with this sighting too. Kept only when the clothes confirm it is them
+        (True): a match by place alone may be someone else walking past the spot, and
+        remembering that stranger's clothes under ``person`` would take the stranger for
+        ``person`` from then on, everywhere, and never alert on them."""
+        if not same_clothes(signature, person.signature):
+            return False
         self.sightings.append(Sighting(position, stamp, person.track_id, person.label,
                                        signature))
         theirs = [i for i, s in enumerate(self.sightings) if s.track_id == person.track_id]
         if len(theirs) > self.max_sightings:
             del self.sightings[theirs[1]]  # the oldest after the alert's own
+        return True
 
     def match(self, position: Point, now: float, signature: Any = None
               ) -> Optional[Sighting]:

@@ -20,7 +20,7 @@ import py_trees
 from behaviors import blackboard_keys as keys
 from behaviors.alerts import AlertEvent
 from behaviors.config import Config
-from behaviors.people import PersonMemory, locate_face, torso_signature
+from behaviors.people import PersonMemory, clothes_distance, locate_face, torso_signature
 from behaviors.safety import read
 from perception.types import ALERT_LABELS, LABELS, Box, Track
 
@@ -117,10 +117,12 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                 if same is not None and same.label in ALERT_LABELS:
                     known += (track.track_id,)
                     person_of[track.track_id] = same.track_id
-                    people.seen_again(same, where, now, signature)
+                    kept = people.seen_again(same, where, now, signature)
                     _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
-                              "as track %d", track.track_id, where[0], where[1],
-                              track.height, same.track_id)
+                              "as track %d (clothes distance %.2f, sighting %s)",
+                              track.track_id, where[0], where[1], track.height,
+                              same.track_id, clothes_distance(signature, same.signature),
+                              "kept" if kept else "not kept")
                     self.feedback_message = "track %d is the person alerted as track %d" % (
                         track.track_id, same.track_id)
                     continue

@@ -53,30 +53,50 @@ def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
 
 
 def test_a_person_is_recognised_far_from_the_alert_by_the_clothes_of_a_later_sighting():
-    # Alerted at A in a red shirt; recognised by place at C, where the light makes the shirt
-    # look paler; then seen at B, out of reach of A's radius, in the paler look. Only the
-    # sighting at C can say who that is.
+    # Alerted at A in a red shirt. At C the light makes the lower half of the shirt look
+    # paler: close enough to A's look to be them. At B, out of A's radius, the whole shirt
+    # looks pale: too far from A's look, close enough to C's. Only C's sighting knows them.
     red = torso_signature(person_frame((40, 40, 200)), FACE)
-    pale_red = torso_signature(person_frame((90, 90, 200)), FACE)
-    pale_red_again = torso_signature(person_frame((98, 98, 208)), FACE)
-    assert not same_clothes(red, pale_red) and same_clothes(pale_red, pale_red_again)
+    half_pale_frame = person_frame((40, 40, 200))
+    half_pale_frame[212:int(FACE[3]) + 150, int(FACE[0]) - 20:int(FACE[2]) + 20] = (90, 90, 200)
+    half_pale = torso_signature(half_pale_frame, FACE)
+    pale = torso_signature(person_frame((90, 90, 200)), FACE)
+    assert same_clothes(red, half_pale) and same_clothes(half_pale, pale)
+    assert not same_clothes(red, pale)
     memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
     memory.remember((0.0, 0.0), 0.0, track_id=3, label="incorrect", signature=red)
-    at_c = memory.match((0.5, 0.0), 20.0, pale_red)
+    at_c = memory.match((2.0, 0.0), 20.0, half_pale)
     assert at_c.track_id == 3
-    assert memory.match((3.5, 0.0), 22.0, pale_red_again) is None  # A's clothes differ
-    memory.seen_again(at_c, (0.5, 0.0), 20.0, pale_red)
-    at_b = memory.match((3.5, 0.0), 22.0, pale_red_again)
-    assert (at_b.track_id, at_b.label, at_b.position) == (3, "incorrect", (0.5, 0.0))
+    assert memory.match((5.0, 0.0), 22.0, pale) is None  # A's look differs
+    assert memory.seen_again(at_c, (2.0, 0.0), 20.0, half_pale)
+    at_b = memory.match((5.0, 0.0), 22.0, pale)
+    assert (at_b.track_id, at_b.label, at_b.position) == (3, "incorrect", (2.0, 0.0))
     assert str(memory) == "1 person(s) alerted, 2 sighting(s)"
 
 
+def test_a_stranger_taken_for_someone_by_place_alone_is_not_remembered_as_them():
+    # In the crowd, people walk lanes 0.4 m apart: a stranger passing the spot where
+    # someone was alerted is taken for them there. Remembering the stranger's clothes
+    # under that person would take the stranger for them everywhere, and never alert.
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
+    green = torso_signature(person_frame((60, 160, 50)), FACE)
+    memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
+    here = memory.match((0.5, 0.0), 30.0, green)
+    assert here.track_id == 1                       # by place alone
+    assert not memory.seen_again(here, (0.5, 0.0), 30.0, green)
+    assert memory.match((1.6, 0.0), 32.0, green) is None  # further on: someone new
+    assert str(memory) == "1 person(s) alerted, 1 sighting(s)"
+
+
 def test_a_person_keeps_the_alert_and_the_newest_sightings_only():
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
     memory = PersonMemory(radius_m=1.2, memory_s=600, max_sightings=3)
-    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked")
-    memory.remember((9.0, 9.0), 1.0, track_id=2, label="unmasked")
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
+    memory.remember((9.0, 9.0), 1.0, track_id=2, label="unmasked", signature=red)
     for step in range(1, 6):
-        memory.seen_again(memory.match((0.0, 0.0), float(step)), (0.1 * step, 0.0), float(step))
+        seen = memory.match((0.0, 0.0), float(step), red)
+        assert memory.seen_again(seen, (0.1 * step, 0.0), float(step), red)
     first = [s.stamp for s in memory.sightings if s.track_id == 1]
     assert first == [0.0, 4.0, 5.0]
     assert [s.stamp for s in memory.sightings if s.track_id == 2] == [1.0]
@@ -84,11 +104,13 @@ def test_a_person_keeps_the_alert_and_the_newest_sightings_only():
 
 
 def test_a_person_is_forgotten_only_long_after_their_last_sighting():
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
     memory = PersonMemory(radius_m=1.2, memory_s=600)
-    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked")
-    memory.seen_again(memory.match((0.5, 0.0), 500.0), (0.5, 0.0), 500.0)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
+    assert memory.seen_again(memory.match((0.5, 0.0), 500.0), (0.5, 0.0), 500.0, red)
     assert memory.match((0.5, 0.0), 1000.0).stamp == 500.0
     assert memory.match((0.5, 0.0), 1101.0) is None
+    assert not memory.seen_again(memory.match((0.5, 0.0), 1000.0), (0.5, 0.0), 1000.0)
 
 
 def test_the_log_says_who_the_nearest_remembered_person_was_and_how_they_differ():
