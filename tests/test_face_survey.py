@@ -42,8 +42,7 @@ def test_shipped_classifier_decides_every_surveyed_person_right(pipeline, world)
     # Two retrained classifiers that alerted on crowd's mia and lobby's dora in the
     # scenario suite each had masked views at or above the gate here. No masked view may
     # reach the gate; a person to alert on may miss it in a few views (one frame only
-    # delays an alert: the averaged weights of branch motif-average had sam at 0.74 in
-    # one of 18).
+    # delays an alert: the shipped weights have sam at 0.74 in one of 18).
     gate = Config().alert_min_probability
     views = survey_world(world, pipeline)
     with Simulator(world) as sim:
