@@ -17,15 +17,12 @@ Box = Tuple[float, float, float, float]  # x_min, y_min, x_max, y_max in pixels
 Point = Tuple[float, float]
 
 
-@dataclass(frozen=True)
-class Face:
-    """A face found by the detector in one frame."""
+class BoxSize:
+    """Width and height of ``self.box`` in pixels, for the detector's faces and the tracks.
+
+    The face height is what the alert gate, the follow and the range estimate read."""
 
     box: Box
-    score: float
-    #: Five landmarks (left eye, right eye, nose, left mouth corner, right mouth corner);
-    #: empty when the detector did not give them.
-    landmarks: Tuple[Point, ...] = ()
 
     @property
     def width(self) -> float:
@@ -34,6 +31,17 @@ class Face:
     @property
     def height(self) -> float:
         return self.box[3] - self.box[1]
+
+
+@dataclass(frozen=True)
+class Face(BoxSize):
+    """A face found by the detector in one frame."""
+
+    box: Box
+    score: float
+    #: Five landmarks (left eye, right eye, nose, left mouth corner, right mouth corner);
+    #: empty when the detector did not give them.
+    landmarks: Tuple[Point, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Classification:
 
 
 @dataclass
-class Track:
+class Track(BoxSize):
     """One person's face followed across frames, with a label smoothed over the track."""
 
     track_id: int
@@ -80,15 +88,6 @@ class Track:
     @property
     def center(self) -> Point:
         return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
-
-    @property
-    def width(self) -> float:
-        return self.box[2] - self.box[0]
-
-    @property
-    def height(self) -> float:
-        """Face height in pixels: what the alert gate, the follow and the range estimate use."""
-        return self.box[3] - self.box[1]
 
     @property
     def needs_alert(self) -> bool:
