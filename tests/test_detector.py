@@ -1,20 +1,32 @@
-"""FaceDetector (MTCNN) on real photos: the astronaut, and the masked/unmasked fixtures."""
+"""FaceDetector, MTCNN and CenterFace, on real photos: the astronaut, and the masked/unmasked
+fixtures; the CenterFace model's bad-file errors."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conftest import astronaut_bgr, contains, fixture_paths, read_bgr
-from perception.detector import FaceDetector, to_rgb
+from conftest import astronaut_bgr, box_iou, contains, fixture_paths, read_bgr
+from perception.detector import DETECTORS, FaceDetector, to_rgb
 from perception.errors import InputError
 
 
-def test_finds_the_astronauts_face_with_landmarks_inside(detector):
+@pytest.fixture(scope="module")
+def centerface():
+    return FaceDetector(backend="centerface")
+
+
+@pytest.fixture(params=DETECTORS)
+def any_detector(request, detector, centerface):
+    return {"mtcnn": detector, "centerface": centerface}[request.param]
+
+
+def test_finds_the_astronauts_face_with_landmarks_inside(any_detector):
     image = astronaut_bgr()
+    detector = any_detector
     faces = detector.detect(image)
     assert len(faces) == 1
     face = faces[0]
-    assert face.score > 0.95
+    assert face.score > (0.95 if detector.backend == "mtcnn" else 0.8)
     height, width = image.shape[:2]
     # Her face sits in the upper middle of the portrait and is a fraction of its width.
     cx, cy = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
@@ -28,7 +40,15 @@ def test_finds_the_astronauts_face_with_landmarks_inside(detector):
     assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
 
 
-def test_bgr_and_rgb_inputs_give_the_same_faces(detector):
+def test_both_backends_put_the_astronauts_face_in_the_same_place(detector, centerface):
+    image = astronaut_bgr()
+    (mtcnn,), (center,) = detector.detect(image), centerface.detect(image)
+    assert box_iou(mtcnn.box, center.box) > 0.7
+    assert np.allclose(mtcnn.landmarks, center.landmarks, atol=0.06 * mtcnn.width)
+
+
+def test_bgr_and_rgb_inputs_give_the_same_faces(any_detector):
+    detector = any_detector
     bgr = astronaut_bgr()
     from_bgr = detector.detect(bgr, color="bgr")
     from_rgb = detector.detect(np.ascontiguousarray(bgr[:, :, ::-1]), color="rgb")
@@ -45,11 +65,39 @@ def test_finds_the_one_face_in_each_fixture_photo_masked_or_not(detector, path):
     assert faces[0].width >= 40
 
 
-def test_no_face_on_a_wall(detector):
+@pytest.mark.parametrize("path", fixture_paths("with_mask") + fixture_paths("without_mask"),
+                         ids=lambda p: p.split("fixtures/")[-1])
+def test_centerface_finds_a_face_in_each_fixture_photo_masked_or_not(centerface, path):
+    faces = centerface.detect(read_bgr(path))
+    assert faces and faces[0].width >= 40
+    assert all(contains(faces[0].box, (x, y, x, y)) for x, y in faces[0].landmarks)
+
+
+def test_no_face_on_a_wall(any_detector):
     from skimage import data
 
     wall = np.stack([data.brick()] * 3, axis=-1)
-    assert detector.detect(wall) == []
+    assert any_detector.detect(wall) == []
+
+
+def test_upscale_finds_a_small_face_in_the_small_images_pixels():
+    import cv2
+
+    image = astronaut_bgr()
+    (big,) = FaceDetector(backend="centerface").detect(image)
+    small = cv2.resize(image, (128, 128), interpolation=cv2.INTER_AREA)  # a ~28 px face
+    (face,) = FaceDetector(backend="centerface", upscale=2.0, min_face_size=None).detect(small)
+    assert box_iou(face.box, tuple(v / 4.0 for v in big.box)) > 0.6
+    assert all(contains(face.box, (x, y, x, y)) for x, y in face.landmarks)
+
+
+def test_centerface_min_face_size_drops_smaller_faces(centerface):
+    image = astronaut_bgr()
+    (face,) = centerface.detect(image)
+    assert FaceDetector(backend="centerface", min_face_size=int(face.height) + 1
+                        ).detect(image) == []
+    assert len(FaceDetector(backend="centerface", min_face_size=int(face.height) - 1
+                            ).detect(image)) == 1
 
 
 def test_channels_last_changes_speed_not_boxes():
@@ -61,11 +109,49 @@ def test_channels_last_changes_speed_not_boxes():
 
 
 @pytest.mark.parametrize("kwargs", [{"min_face_size": 4}, {"thresholds": (0.6, 0.7)},
-                                    {"thresholds": (0.6, 0.7, 1.5)}, {"min_score": 2.0}])
+                                    {"thresholds": (0.6, 0.7, 1.5)}, {"min_score": 2.0},
+                                    {"min_face_size": None}, {"upscale": 2.0},
+                                    {"upscale": 0.5, "backend": "centerface"}])
 def test_constructor_rejects_bad_values(kwargs):
     with pytest.raises(ValueError) as info:
         FaceDetector(**kwargs)
     assert next(iter(kwargs)) in str(info.value)
+
+
+def test_an_unknown_detector_name_lists_the_choices():
+    with pytest.raises(ValueError) as info:
+        FaceDetector(backend="yolo")
+    assert "'yolo'" in str(info.value) and "mtcnn, centerface" in str(info.value)
+
+
+def test_a_missing_centerface_model_names_the_file(tmp_path):
+    missing = str(tmp_path / "centerface.onnx")
+    with pytest.raises(InputError) as info:
+        FaceDetector(backend="centerface", model_path=missing)
+    assert missing in str(info.value) and "does not exist" in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a model" * 100, bytes(range(256)) * 40])
+def test_a_corrupt_centerface_model_names_the_file(tmp_path, content):
+    corrupt = tmp_path / "centerface.onnx"
+    corrupt.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        FaceDetector(backend="centerface", model_path=str(corrupt))
+    assert str(corrupt) in str(info.value) and "cannot load" in str(info.value)
+
+
+def test_another_onnx_model_is_not_taken_for_centerface(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    path = str(tmp_path / "relu.onnx")
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(InputError) as info:
+        FaceDetector(backend="centerface", model_path=path)
+    assert path in str(info.value)
 
 
 @pytest.mark.parametrize("image", [np.zeros((10, 10, 3), np.float32), np.zeros((0, 5, 3), np.uint8),
