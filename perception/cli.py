@@ -81,5 +81,16 @@ def unit_float(text: str) -> float:
     return value
 
 
+def upscale_factor(text: str) -> float:
+    """argparse type: a detector upscale factor in [1, 4]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number in [1, 4], got %r" % text) from None
+    if not 1.0 <= value <= 4.0:
+        raise argparse.ArgumentTypeError("expected a number in [1, 4], got %r" % text)
+    return value
+
+
 def argv_or_sys(argv: Optional[List[str]]) -> List[str]:
     return list(sys.argv[1:] if argv is None else argv)

@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from perception.cli import make_parser, positive_int, run, unit_float
+from perception.cli import make_parser, positive_int, run, unit_float, upscale_factor
+from perception.detector import DETECTORS
 from perception.errors import InputError
 
 PROG = "detect"
@@ -22,10 +23,10 @@ WRITABLE_IMAGES = (".png", ".jpg", ".jpeg", ".bmp")
 def build_parser():
     parser = make_parser(
         PROG,
-        "Find faces (MTCNN), label them masked / unmasked / incorrect (MobileNetV2) and, in\n"
-        "videos, follow them with KCF between detections. Writes an annotated image or video\n"
-        "and a JSON file listing every face per frame: box [x1, y1, x2, y2] in pixels,\n"
-        "label, score, track id.",
+        "Find faces (MTCNN or CenterFace), label them masked / unmasked / incorrect\n"
+        "(MobileNetV2) and, in videos, follow them with KCF between detections. Writes an\n"
+        "annotated image or video and a JSON file listing every face per frame: box\n"
+        "[x1, y1, x2, y2] in pixels, label, score, track id.",
         epilog="examples:\n"
                "  detect photo.jpg                       -> out/detect/photo.png + .json\n"
                "  detect photos/ --out annotated/        -> one PNG per photo\n"
@@ -41,6 +42,11 @@ def build_parser():
     parser.add_argument("--detect-every", type=positive_int, default=5, metavar="N",
                         help="video: run the detector every N frames, KCF in between "
                              "(default 5; 1 = detect on every frame)")
+    parser.add_argument("--detector", choices=DETECTORS, default="mtcnn",
+                        help="face detector: %s (default %%(default)s)" % ", ".join(DETECTORS))
+    parser.add_argument("--upscale", type=upscale_factor, default=1.0, metavar="F",
+                        help="centerface only: enlarge the frame it sees by F (1-4) to find "
+                             "small faces, e.g. 2 for crowd photos (default 1)")
     parser.add_argument("--min-face-size", type=positive_int, default=None, metavar="PX",
                         help="smallest face in pixels (default 20 for photos, 40 for video)")
     parser.add_argument("--scale", type=unit_float, default=None, metavar="S",
@@ -96,7 +102,7 @@ def detect(args) -> None:
         detect_every=args.detect_every if sequence else 1,
         min_face_size=args.min_face_size or (40 if sequence else 20),
         scale=args.scale or (0.5 if sequence else 1.0),
-        num_threads=args.threads)
+        num_threads=args.threads, detector=args.detector, detector_upscale=args.upscale)
 
     frames: List[Dict] = []
     writer = None
@@ -143,7 +149,8 @@ def detect(args) -> None:
     os.makedirs(folder, exist_ok=True)
     with open(json_path, "w") as handle:
         json.dump({"input": args.input, "kind": source.kind,
-                   "weights": pipeline.classifier.weights_path,
+                   "weights": pipeline.classifier.weights_path, "detector": args.detector,
+                   "upscale": args.upscale,
                    "detect_every": pipeline.detect_every, "scale": pipeline.scale,
                    "frames": frames}, handle, indent=1)
     faces = sum(len(f["faces"]) for f in frames)
@@ -164,7 +171,10 @@ def _write_image(path: str, image) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.upscale != 1.0 and args.detector != "centerface":
+        parser.error("--upscale is a centerface setting (for mtcnn, lower --min-face-size)")
     return run(PROG, lambda: detect(args))
 
 

@@ -3,7 +3,8 @@
 Running MTCNN and the classifier on every frame manages ~5-10 fps on this 2-core machine;
 a robot camera gives 30. The pipeline spends the detector only where it pays:
 
-- MTCNN runs every ``detect_every`` frames, or at once when KCF loses a face;
+- the face detector (MTCNN or CenterFace) runs every ``detect_every`` frames, or at once
+  when KCF loses a face;
 - KCF carries each face in between (about a millisecond per face);
 - both work on a frame shrunk by ``scale`` (faces 80 px wide are still 40 px for MTCNN),
   while the classifier crops from the full-resolution frame;
@@ -96,14 +97,19 @@ class FramePipeline:
     @classmethod
     def default(cls, weights_path: Optional[str] = None, detect_every: int = 5,
                 min_face_size: int = 40, scale: float = 0.5, num_threads: Optional[int] = 1,
-                horizontal_fov: Optional[float] = None, **tracker_options) -> "FramePipeline":
+                horizontal_fov: Optional[float] = None, detector: str = "mtcnn",
+                detector_upscale: float = 1.0, **tracker_options) -> "FramePipeline":
         """Detector, classifier and tracker with settings measured on this machine.
 
+        ``detector`` names the face detector (``perception.detector.DETECTORS``: "mtcnn" or
+        "centerface"); ``detector_upscale`` (centerface only) enlarges the frame the
+        detector sees, after ``scale``, to find small faces (see FaceDetector).
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
-        never below MTCNN's 12 px). The defaults were picked with bench/perception.py on a
-        640x480 scene with four faces, on the shared 2-core machine (load 3-4.7, so
-        every number moves by 2x): detection at half size 60-125 ms against 75-160 ms at
-        full size, KCF 9-20 ms for four faces, the classifier 33-64 ms per batch of four.
+        never below MTCNN's 12 px; CenterFace drops faces shorter than that). The defaults
+        were picked with bench/perception.py on a 640x480 scene with four faces, on the
+        shared 2-core machine (load 3-4.7, so every number moves by 2x): MTCNN detection
+        at half size 60-125 ms against 75-160 ms at full size, KCF 9-20 ms for four faces,
+        the classifier 33-64 ms per batch of four.
         The pipeline ran at 25-38 fps (16.5 at load 4.7) against 6-10 fps (4.3) for
         detect-and-classify on every frame: ratio 3.8-4.2. Every fifth frame keeps a new
         face waiting at most 1/6 s at 30 fps. With two threads instead of one, both fell
@@ -116,9 +122,10 @@ class FramePipeline:
             raise ValueError("min_face_size must be >= 12 px, got %r" % (min_face_size,))
         if num_threads is not None:
             set_threads(num_threads)  # before the networks are built
-        detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))))
+        face_detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))),
+                                     backend=detector, upscale=detector_upscale)
         classifier = MaskClassifier(weights_path)
-        return cls(detector, classifier, FaceTracker(**tracker_options),
+        return cls(face_detector, classifier, FaceTracker(**tracker_options),
                    detect_every=detect_every, scale=scale, num_threads=num_threads,
                    horizontal_fov=horizontal_fov)
 

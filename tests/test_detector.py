@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import astronaut_bgr, box_iou, contains, fixture_paths, read_bgr
+from conftest import astronaut_bgr, box_iou, contains, fixture_paths, read_bgr, run_module
 from perception.detector import DETECTORS, FaceDetector, to_rgb
 from perception.errors import InputError
 
@@ -159,3 +159,23 @@ def test_another_onnx_model_is_not_taken_for_centerface(tmp_path):
 def test_bad_images_raise_input_error(detector, image):
     with pytest.raises(InputError):
         detector.detect(image)
+
+
+def test_detect_cli_names_the_detector_choices_in_one_line(tmp_path):
+    run = run_module("perception.detect", "tests/fixtures/without_mask/152.jpg",
+                     "--detector", "yolo", "--out", str(tmp_path / "out.png"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "'yolo'" in run.stderr and "'mtcnn', 'centerface'" in run.stderr
+
+
+def test_detect_cli_runs_centerface_upscaled(tmp_path):
+    import json
+
+    out = tmp_path / "out.png"
+    run = run_module("perception.detect", "tests/fixtures/without_mask/187.jpg",
+                     "--detector", "centerface", "--upscale", "2", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["detector"] == "centerface" and record["upscale"] == 2.0
+    assert [face["label"] for face in record["frames"][0]["faces"]] == ["unmasked"]

@@ -94,6 +94,22 @@ def test_default_pipeline_on_a_real_photo_and_gray_input():
     assert len(gray.tracks) == 1
 
 
+def test_default_pipeline_with_centerface_finds_the_same_face():
+    pipeline = FramePipeline.default(detector="centerface", detector_upscale=2.0)
+    assert pipeline.detector.backend == "centerface" and pipeline.detector.upscale == 2.0
+    image = astronaut_bgr()
+    (track,) = pipeline.process(image).tracks
+    (face,) = FramePipeline.default().detector.detect(image)  # MTCNN at half size
+    assert box_iou(track.box, face.box) > 0.6
+    assert len(track.landmarks) == 5
+
+
+def test_default_pipeline_names_the_detector_choices():
+    with pytest.raises(ValueError) as info:
+        FramePipeline.default(detector="haar")
+    assert "'haar'" in str(info.value) and "mtcnn, centerface" in str(info.value)
+
+
 @pytest.mark.parametrize("kwargs", [{"detect_every": 0}, {"detect_every": 1.5},
                                     {"scale": 0.0}, {"scale": 1.5}, {"num_threads": 0},
                                     {"crop_margin": -0.1}])
