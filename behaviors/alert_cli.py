@@ -1,21 +1,26 @@
-"""``alerts``: list or export the alerts the patrol robot recorded.
+"""``alerts``: list, export, serve or purge the alerts the patrol robot recorded.
 
     alerts list [--db PATH]
     alerts export --format csv|json --out FILE [--db PATH]
+    alerts serve [--db PATH ...] [--host 127.0.0.1] [--port 8770] [--token-file F]
+    alerts purge --older-than 30d [--db PATH] [--reason TEXT] [--by NAME]
 
-It opens the store read-only, so it is safe to run while the robot is writing. A missing
-or foreign database is one line on stderr and exit status 2, never a traceback.
+``list`` and ``export`` open the store read-only, so they are safe to run while the robot is
+writing; ``serve`` is the staff console (behaviors/console); ``purge`` deletes old snapshot
+files and records each purge in the store's events table. A missing or foreign database, or
+any other bad input, is one line on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from behaviors.alerts import DEFAULT_DB, AlertRecord, read_alerts
+from behaviors.alerts import DEFAULT_DB, AlertRecord, AlertStore, parse_age, read_alerts
 from perception.errors import InputError
 
 _FIELDS = ("id", "stamp", "wall_time", "track_id", "label", "score", "x_min", "y_min",
@@ -26,7 +31,7 @@ _FIELDS = ("id", "stamp", "wall_time", "track_id", "label", "score", "x_min", "y
 def _parser() -> argparse.ArgumentParser:
     summary = (__doc__ or "").strip().split("\n")[0]
     parser = argparse.ArgumentParser(prog="alerts", description=summary)
-    sub = parser.add_subparsers(dest="command", metavar="{list,export}")
+    sub = parser.add_subparsers(dest="command", metavar="{list,export,serve,purge}")
     sub.required = True
     db_help = "alert store (default %s, or $MASK_PATROL_ALERTS_DB)" % DEFAULT_DB
     listing = sub.add_parser("list", help="print the alerts as a table")
@@ -35,6 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--db", default=DEFAULT_DB, help=db_help)
     export.add_argument("--format", required=True, choices=("csv", "json"))
     export.add_argument("--out", required=True, help="file to write ('-' = stdout)")
+    serve = sub.add_parser("serve", help="the staff console: live alerts in a web page")
+    serve.add_argument("--db", action="append", metavar="[ROBOT=]PATH",
+                       help="alert store; repeat for several robots (default %s)" % DEFAULT_DB)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; any other needs a token)")
+    serve.add_argument("--port", type=int, default=8770, help="port (default 8770)")
+    serve.add_argument("--token-file", default=None,
+                       help="file holding the access token (or set MASK_PATROL_CONSOLE_TOKEN)")
+    purge = sub.add_parser("purge", help="delete old snapshots; the rows and a record stay")
+    purge.add_argument("--db", default=DEFAULT_DB, help=db_help)
+    purge.add_argument("--older-than", required=True, metavar="AGE",
+                       help="age of the alerts whose snapshots go, e.g. 30d, 12h, 2w")
+    purge.add_argument("--reason", default="", help="why (recorded; default names the age)")
+    purge.add_argument("--by", default="", help="who (recorded; default the login name)")
     return parser
 
 
@@ -58,20 +77,51 @@ def format_table(records: Sequence[AlertRecord]) -> str:
     return "\n".join(lines)
 
 
-def export(records: Sequence[AlertRecord], fmt: str, out) -> None:
+def export(records: Sequence[AlertRecord], fmt: str, out,
+           extra: Optional[Sequence[Dict[str, Any]]] = None) -> None:
+    """Write ``records`` as CSV or JSON; ``extra`` (one dict per record, same keys in each)
+    adds columns after the store's own, as the console adds robot and status."""
+    rows = [r.as_dict() for r in records]
+    fields = list(_FIELDS)
+    if extra:
+        for row, more in zip(rows, extra):
+            row.update(more)
+        fields += [k for k in extra[0] if k not in fields]
     if fmt == "json":
-        json.dump([r.as_dict() for r in records], out, indent=2)
+        json.dump(rows, out, indent=2)
         out.write("\n")
         return
-    writer = csv.DictWriter(out, fieldnames=_FIELDS)
+    writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
-    for r in records:
-        writer.writerow(r.as_dict())
+    for row in rows:
+        writer.writerow(row)
+
+
+def purge(db: str, older_than: str, reason: str = "", by: str = "") -> int:
+    """``alerts purge``: never creates a store; prints what it removed."""
+    seconds = parse_age(older_than)
+    if not os.path.isfile(db):
+        raise InputError("no alert store at %s (file not found); pass --db with the "
+                         "alerts.sqlite that the patrol node writes" % (db,))
+    actor = by or "%s (alerts purge)" % (getpass.getuser() or "unknown user")
+    with AlertStore(db) as store:
+        events = store.purge(seconds, reason=reason or "alerts purge --older-than %s"
+                             % older_than, actor=actor)
+    files = sum(len(json.loads(e.detail)["removed"]) for e in events)
+    print("purged %d snapshot file(s) of %d alert(s) older than %s in %s; the rows stay, each "
+          "purge is in the events table" % (files, len(events), older_than, db))
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "serve":
+            from behaviors.console.server import serve
+
+            return serve(args.db or [DEFAULT_DB], args.host, args.port, args.token_file)
+        if args.command == "purge":
+            return purge(args.db, args.older_than, args.reason, args.by)
         records = read_alerts(args.db)
         if args.command == "list":
             if not records:
@@ -91,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print("wrote %d alert(s) to %s" % (len(records), os.path.abspath(args.out)),
                   file=sys.stderr)
         return 0
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         print("alerts: error: %s" % exc, file=sys.stderr)
         return 2
 

@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
+import time
 
 import cv2
 import pytest
 
 from behaviors import alert_cli
-from behaviors.alerts import AlertEvent, AlertStore, AlertWriter, read_alerts
+from behaviors.alerts import (AlertEvent, AlertStore, AlertWriter, alert_status, apply_retention,
+                              read_alerts, read_events)
 from behaviors.control import Pose2D
 from perception.errors import InputError
 from tree_harness import FACE_BOX, make_track, real_frame
@@ -214,3 +218,183 @@ def test_alerts_cli_bad_db_is_one_line_and_exit_2(tmp_path):
             assert len(lines) == 1 and "Traceback" not in proc.stderr
             assert db in lines[0]
     assert not os.path.exists(missing)  # listing never creates a store
+
+
+# --------------------------------------------------------------------------------------
+# life cycle: events, purge, retention, privacy of the files
+# --------------------------------------------------------------------------------------
+
+def test_acknowledge_and_resolve_are_new_event_rows_never_edits(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        alert_id = record_one(store)
+        before = store.get(alert_id)
+        ack = store.add_event(alert_id, "acknowledge", "Ana Lima", "on my way")
+        res = store.add_event(alert_id, "resolve", "Ana Lima", "gave a mask")
+        assert store.get(alert_id) == before  # the alert row is untouched
+    events = read_events(path)
+    assert [(e.id, e.alert_id, e.kind, e.actor, e.note) for e in events] == [
+        (ack.id, alert_id, "acknowledge", "Ana Lima", "on my way"),
+        (res.id, alert_id, "resolve", "Ana Lima", "gave a mask")]
+    assert all(e.wall_time.endswith("Z") for e in events)
+    assert alert_status([]) == "open"
+    assert alert_status(events[:1]) == "acknowledged"
+    assert alert_status(events) == "resolved"
+    conn = sqlite3.connect(path)
+    for sql in ("UPDATE events SET actor = 'someone else'", "DELETE FROM events"):
+        with pytest.raises(sqlite3.DatabaseError, match="events are append-only"):
+            conn.execute(sql)
+    with pytest.raises(sqlite3.DatabaseError, match="existing alert"):
+        conn.execute("INSERT INTO events (alert_id, kind, actor, note, wall_time) "
+                     "VALUES (99, 'resolve', 'x', '', 'now')")
+    conn.close()
+    assert len(read_events(path)) == 2
+
+
+@pytest.mark.parametrize("kind,actor,note,words", [
+    ("purge", "Ana", "", "kind"), ("delete", "Ana", "", "kind"), ("resolve", "  ", "", "name"),
+    ("resolve", "A" * 101, "", "name"), ("resolve", "Ana", "n" * 2001, "note"),
+    ("resolve", "Ana\x00", "", "name"),
+])
+def test_bad_events_are_refused_by_name(tmp_path, kind, actor, note, words):
+    with AlertStore(str(tmp_path / "alerts.sqlite")) as store:
+        alert_id = record_one(store)
+        with pytest.raises(ValueError, match=words):
+            store.add_event(alert_id, kind, actor, note)
+        with pytest.raises(KeyError):
+            store.add_event(alert_id + 1, "resolve", "Ana", "")
+        assert store.events() == []
+
+
+def test_purge_deletes_old_snapshots_keeps_rows_and_records_why(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        old = store.get(record_one(store, track_id=1))
+        store.add_event(old.id, "resolve", "Ana", "")
+        day = 86400.0
+        assert store.purge(30 * day, reason="too early", actor="test") == []  # nothing old yet
+        # 31 days later the first alert is old; a new one is written then and stays
+        events = store.purge(30 * day, reason="retention 30 d", actor="tester",
+                             now=time.time() + 31 * day)
+        assert len(events) == 1
+        purged = store.get(old.id)
+        again = store.purge(30 * day, reason="again", actor="t", now=time.time() + 31 * day)
+    assert again == []  # idempotent: nothing left to purge, nothing recorded
+    assert not os.path.exists(old.face_path) and not os.path.exists(old.frame_path)
+    assert (purged.face_path, purged.frame_path) == ("", "")
+    assert dataclasses.replace(purged, face_path=old.face_path, frame_path=old.frame_path) == old
+    event = events[0]
+    assert (event.alert_id, event.kind, event.actor, event.note) == \
+        (old.id, "purge", "tester", "retention 30 d")
+    detail = json.loads(event.detail)
+    assert sorted(detail["removed"]) == sorted(os.path.relpath(p, str(tmp_path))
+                                               for p in (old.face_path, old.frame_path))
+    assert detail["older_than_s"] == 30 * day and detail["already_missing"] == []
+    assert [e.kind for e in read_events(path)] == ["resolve", "purge"]
+    assert len(read_alerts(path)) == 1  # counts and times remain
+
+
+def test_only_a_recorded_purge_may_blank_paths(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        record_one(store)
+    conn = sqlite3.connect(path)
+    refused = ["UPDATE alerts SET face_path = '', frame_path = ''",  # no purge event
+               "UPDATE alerts SET label = 'masked'"]
+    for sql in refused:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+    conn.execute("INSERT INTO events (alert_id, kind, actor, note, wall_time) "
+                 "VALUES (1, 'purge', 'x', 'y', 'z')")
+    for sql in ("UPDATE alerts SET face_path = '', frame_path = '', score = 0.1",
+                "UPDATE alerts SET face_path = 'elsewhere.jpg', frame_path = ''"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+    conn.rollback()
+    conn.close()
+    assert read_alerts(path)[0].face_path != ""
+
+
+def test_version_1_store_is_upgraded_in_place(tmp_path):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        first = store.get(record_one(store))
+    conn = sqlite3.connect(path)  # make it what version 1 wrote
+    conn.executescript("DROP TRIGGER alerts_append_only_update; DROP TABLE events;"
+                       "CREATE TRIGGER alerts_append_only_update BEFORE UPDATE ON alerts BEGIN "
+                       "SELECT RAISE(ABORT, 'alerts are append-only: rows cannot be changed'); "
+                       "END; PRAGMA user_version=1;")
+    conn.close()
+    assert read_events(path) == [] and read_alerts(path) == [first]  # readers take it as is
+    with AlertStore(path) as store:
+        store.add_event(first.id, "acknowledge", "Ana", "")
+        assert store.purge(0, reason="test", actor="test", now=time.time() + 5)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM alerts")
+    conn.close()
+
+
+def test_apply_retention(tmp_path):
+    with AlertStore(str(tmp_path / "alerts.sqlite")) as store:
+        record_one(store)
+        assert apply_retention(store, 0) == []  # 0 keeps snapshots forever
+        assert apply_retention(store, 30) == []  # nothing is 30 days old
+        for bad in (-1, float("nan"), "30", True):
+            with pytest.raises(ValueError, match="retention_days"):
+                apply_retention(store, bad)
+
+
+def test_faces_are_readable_by_their_owner_only(tmp_path):
+    store_dir = tmp_path / "new" / "robot"
+    with AlertStore(str(store_dir / "alerts.sqlite")) as store:
+        row = store.get(record_one(store))
+        modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in
+                 (store.path, store.path + "-wal", row.face_path, row.frame_path)}
+        folders = {p: stat.S_IMODE(os.stat(p).st_mode) for p in
+                   (str(tmp_path / "new"), str(store_dir), store.snapshot_dir)}
+    assert set(modes.values()) == {0o600}, modes
+    assert set(folders.values()) == {0o700}, folders
+
+
+def test_frame_snapshot_blurs_bystanders_unless_turned_off(tmp_path):
+    frame = real_frame()
+    bystander = (20.0, 20.0, 120.0, 140.0)
+    x1, y1, x2, y2 = (int(v) for v in bystander)
+    shots = {}
+    for blur in (True, False):
+        with AlertStore(str(tmp_path / str(blur) / "alerts.sqlite"),
+                        blur_bystanders=blur) as store:
+            row = store.get(store.record(1.0, 3, "unmasked", 0.9, FACE_BOX, frame,
+                                         other_boxes=[bystander]))
+            shots[blur] = cv2.imread(row.frame_path).astype(float)
+    original = frame[y1:y2, x1:x2].astype(float)
+    blurred_change = abs(shots[True][y1:y2, x1:x2] - original).mean()
+    plain_change = abs(shots[False][y1:y2, x1:x2] - original).mean()
+    assert plain_change < 3.0 < blurred_change  # JPEG noise vs a real blur
+    fx1, fy1 = int(FACE_BOX[0]) + 6, int(FACE_BOX[1]) + 6  # inside the drawn box
+    fx2, fy2 = int(FACE_BOX[2]) - 6, int(FACE_BOX[3]) - 6
+    inside_face = abs(shots[True][fy1:fy2, fx1:fx2] - shots[False][fy1:fy2, fx1:fx2]).mean()
+    assert inside_face < 1.0  # the alerted face itself stays as sharp as without blurring
+
+
+def test_alerts_purge_cli(tmp_path, capsys):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path) as store:
+        row = store.get(record_one(store))
+    time.sleep(1.1)  # wall_time has whole seconds: let the alert be older than "now - 0s"
+    assert alert_cli.main(["purge", "--older-than", "0s", "--db", path, "--by", "ops",
+                           "--reason", "site policy"]) == 0
+    assert "purged 2 snapshot file(s) of 1 alert(s)" in capsys.readouterr().out
+    assert not os.path.exists(row.face_path)
+    [event] = read_events(path)
+    assert (event.kind, event.actor, event.note) == ("purge", "ops", "site policy")
+    for args, words in ((["--older-than", "30 days"], "30 days"),
+                        (["--older-than", "30d", "--db", str(tmp_path / "none.sqlite")],
+                         "none.sqlite")):
+        proc = subprocess.run([sys.executable, "-m", "behaviors.alert_cli", "purge"] + args,
+                              capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
+    assert not os.path.exists(str(tmp_path / "none.sqlite"))
