@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+from common.geometry import wrap_angle
+
 
 @dataclass(frozen=True)
 class Twist2D:
@@ -48,11 +50,6 @@ class Pose2D:
 
 def clamp(value: float, low: float, high: float) -> float:
     return low if value < low else high if value > high else value
-
-
-def wrap_angle(angle: float) -> float:
-    """The same angle in [-pi, pi), so heading errors take the short way round."""
-    return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def _positive(name: str, value: float) -> float:

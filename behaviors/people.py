@@ -1,8 +1,20 @@
-"""Who has already been alerted on, so one person raises one alert.
+"""Who is who: one ``PersonRegistry`` decides which person a track is, so one person raises
+one alert and is followed once.
 
 A visual track ends when a person leaves the image; on the next patrol lap the same
-person gets a new track id. Alerts and follows are per track, so without a memory a
-person would be alerted on every encounter. Each alert therefore remembers two things:
+person gets a new track id. Alerts and follows are per track, so without a registry a
+person would be alerted on every encounter. The registry hands out person ids for tracks
+(a person's id is the track id of their alert), and says who has been alerted and who
+followed; behaviours ask it and never keep their own lists. Like norfair's
+re-identification, which is a part of its tracker, it is plain Python below the tree: no
+py_trees, no ROS. It knows a track is an alerted person in two ways:
+
+- the tracker lost the face and found it again moments later at the same spot in the
+  image under a new id (``continuity_s``);
+- the face lands where an alerted person was seen, or they wear the same clothes and
+  could have walked there since (``PersonMemory``, below).
+
+Each alert remembers two things:
 
 - where the person was: placed on the odometry map from one camera frame (bearing from the
   box centre, range from the face's pixel height and a typical face height);
@@ -21,9 +33,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from behaviors.control import Pose2D
+from common.geometry import focal_length_px
+from perception.types import ALERT_LABELS, Box, Track
 
 Point = Tuple[float, float]
 
@@ -37,7 +51,7 @@ def locate_face(box: Sequence[float], frame_size: Tuple[int, int], robot: Pose2D
     size); the memory's radius absorbs them.
     """
     width, height = frame_size
-    fx = (width / 2.0) / math.tan(horizontal_fov / 2.0)
+    fx = focal_length_px(width, horizontal_fov)
     u = (box[0] + box[2]) / 2.0
     box_h = max(1.0, box[3] - box[1])
     bearing = math.atan2(width / 2.0 - u, fx)
@@ -175,3 +189,155 @@ class PersonMemory:
     def __str__(self) -> str:  # short, for the tree viewer
         people = len({s.track_id for s in self.sightings})
         return "%d person(s) alerted, %d sighting(s)" % (people, len(self.sightings))
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """A track taken for a person alerted earlier, and why (for the log and the viewer)."""
+
+    #: The person: the track id of their alert.
+    person: int
+    #: "continues track N" (the tracker re-found the face) or "place or clothes".
+    how: str
+    #: For a match by place or clothes: whether it became a sighting of the person.
+    kept: bool = False
+    #: For a match by place or clothes: clothes distance to the matched sighting.
+    clothes: float = math.nan
+
+
+class PersonRegistry:
+    """The one place that says who a track is, who was alerted and who was followed.
+
+    Per perception result, the alert behaviour asks, for each confirmed unmasked face that
+    is not yet known, ``continuation()`` and then ``recognise()``; a face that is neither
+    raises an alert and is recorded with ``alerted()``. ``saw()`` keeps the last place in
+    the image of every known track, for ``continuation()``. The follow asks
+    ``may_follow()``, ``successor()`` and records ``followed()``.
+    """
+
+    def __init__(self, radius_m: float = 1.2, memory_s: float = 600.0,
+                 continuity_s: float = 1.5, walk_speed: float = 1.5,
+                 max_sightings: int = 8) -> None:
+        if not continuity_s >= 0:
+            raise ValueError("continuity_s must be >= 0, got %r" % (continuity_s,))
+        self.memory = PersonMemory(radius_m, memory_s, walk_speed, max_sightings)
+        self.continuity_s = float(continuity_s)
+        #: track id -> person id, for every alerted or recognised track
+        self._person: Dict[int, int] = {}
+        self._alerted: List[int] = []
+        self._followed: List[int] = []
+        #: track id -> (stamp, box) where each known track was last seen in the image; only
+        #: entries younger than ``continuity_s`` can still be continued, older ones are dropped
+        self._last_seen: Dict[int, Tuple[float, Box]] = {}
+
+    @classmethod
+    def from_config(cls, config: Any) -> "PersonRegistry":
+        """Built from behaviors.config.Config's person_radius_m, person_memory_s and
+        continuity_s."""
+        return cls(config.person_radius_m, config.person_memory_s, config.continuity_s)
+
+    # --- answers ---------------------------------------------------------------------
+    def person_of(self, track_id: int) -> Optional[int]:
+        """The person a track is (the track id of their alert), or None when unknown."""
+        return self._person.get(track_id)
+
+    def is_known(self, track_id: int) -> bool:
+        """Alerted, or recognised as someone alerted: no (further) alert for this track."""
+        return track_id in self._person
+
+    def is_recognised(self, track_id: int) -> bool:
+        """Taken for a person alerted as another track: neither alerted nor followed."""
+        return track_id in self._person and self._person[track_id] != track_id
+
+    def may_follow(self, track_id: int) -> bool:
+        """Each track is followed once, and a recognised one not at all: the robot does not
+        keep returning to someone it has already reported."""
+        return track_id not in self._followed and not self.is_recognised(track_id)
+
+    @property
+    def alerted_tracks(self) -> Tuple[int, ...]:
+        return tuple(self._alerted)
+
+    @property
+    def recognised_tracks(self) -> Tuple[int, ...]:
+        return tuple(t for t, p in self._person.items() if p != t)
+
+    @property
+    def followed_tracks(self) -> Tuple[int, ...]:
+        return tuple(self._followed)
+
+    @property
+    def recent_tracks(self) -> Tuple[int, ...]:
+        """Known tracks whose place in the image is still remembered for continuation."""
+        return tuple(self._last_seen)
+
+    def describe_nearest(self, position: Point, now: float, signature: Any = None) -> str:
+        return self.memory.describe_nearest(position, now, signature)
+
+    # --- what happened ---------------------------------------------------------------
+    def saw(self, track: Track, stamp: float) -> None:
+        """A known track in view in the result of ``stamp``."""
+        if track.track_id in self._person and track.lost_frames == 0:
+            self._last_seen[track.track_id] = (stamp, track.box)
+
+    def continuation(self, track: Track, stamp: float, visible: Sequence[int]
+                     ) -> Optional[int]:
+        """The known track that ``track`` continues, recorded as the same person: last seen
+        moments ago, close in the image, and not detected in this frame itself (two faces
+        detected at once are two people). ``visible``: ids the detector found this frame."""
+        for track_id, (seen, _) in list(self._last_seen.items()):
+            if stamp - seen > self.continuity_s:
+                del self._last_seen[track_id]  # too old to be continued, ever
+        cx, cy = track.center
+        size = max(track.width, track.height)
+        for track_id, (seen, box) in self._last_seen.items():
+            if track_id in visible:
+                continue
+            bx, by = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+            if ((cx - bx) ** 2 + (cy - by) ** 2) ** 0.5 <= 2.0 * size:
+                self._person[track.track_id] = self._person.get(track_id, track_id)
+                self._last_seen[track.track_id] = (stamp, track.box)
+                return track_id
+        return None
+
+    def recognise(self, track: Track, where: Optional[Point], now: float,
+                  signature: Any = None) -> Optional[Recognition]:
+        """Whether a face placed at ``where`` (odometry frame) in these clothes is a person
+        alerted earlier; if so it is recorded as them, and kept as a sighting when the
+        clothes confirm it (PersonMemory.seen_again)."""
+        if where is None:
+            return None
+        same = self.memory.match(where, now, signature)
+        if same is None or same.label not in ALERT_LABELS:
+            return None
+        self._person[track.track_id] = same.track_id
+        kept = self.memory.seen_again(same, where, now, signature)
+        return Recognition(same.track_id, "place or clothes", kept,
+                           clothes_distance(signature, same.signature))
+
+    def alerted(self, track: Track, stamp: float, where: Optional[Point], now: float,
+                signature: Any = None) -> None:
+        """An alert was raised for ``track``: a new person, whose id is this track's."""
+        self._alerted.append(track.track_id)
+        self._person[track.track_id] = track.track_id
+        self._last_seen[track.track_id] = (stamp, track.box)
+        if where is not None:
+            self.memory.remember(where, now, track.track_id, track.label, signature)
+
+    def followed(self, track_id: int) -> None:
+        """The follow is done with ``track_id`` (approached, lost, or handed on)."""
+        if track_id >= 0 and track_id not in self._followed:
+            self._followed.append(track_id)
+
+    def successor(self, tracks: Sequence[Track], track_id: int) -> Optional[Track]:
+        """The largest visible track of the same person as ``track_id``, other than it: the
+        tracker lost the face (a fast turn, someone passing in front) and found it again
+        under a new id."""
+        person = self._person.get(track_id, track_id)
+        same = [t for t in tracks if t.track_id != track_id and t.lost_frames == 0
+                and self._person.get(t.track_id) == person]
+        return max(same, key=lambda t: t.height) if same else None
+
+    def __str__(self) -> str:  # short, for the tree viewer's blackboard view
+        return "%s; %d track(s) recognised, %d followed" % (
+            self.memory, len(self.recognised_tracks), len(self._followed))

@@ -13,6 +13,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from perception.errors import InputError
+from common.ros_messages import yaw_from_quaternion
 from perception.types import FrameResult
 
 #: Frames larger than this (either side, pixels) are refused: a camera misconfiguration.
@@ -65,29 +66,6 @@ def check_frame_size(width: int, height: int) -> None:
     if width > MAX_FRAME_SIDE or height > MAX_FRAME_SIDE:
         raise InputError("camera image %dx%d is larger than %d px a side; lower the camera "
                          "resolution" % (width, height, MAX_FRAME_SIDE))
-
-
-def bgr_to_image(image: np.ndarray, header=None):
-    """BGR uint8 array -> sensor_msgs/Image (bgr8)."""
-    from sensor_msgs.msg import Image
-
-    msg = Image()
-    if header is not None:
-        msg.header = header
-    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
-    msg.encoding = "bgr8"
-    msg.is_bigendian = 0
-    msg.step = msg.width * 3
-    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
-    return msg
-
-
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def quaternion_from_yaw(yaw: float) -> Tuple[float, float, float, float]:
-    return (0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0))
 
 
 def odometry_to_pose(msg) -> Tuple[float, float, float, float, float]:

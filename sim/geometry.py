@@ -99,14 +99,6 @@ def quat_of_pose(pose: Sequence[float]) -> Tuple[float, float, float, float]:
     return quat_wxyz(rotation_rpy(pose[3], pose[4], pose[5]))
 
 
-def wrap_angle(angle: float) -> float:
-    """Angle in (-pi, pi]."""
-    out = math.fmod(angle + math.pi, 2.0 * math.pi)
-    if out <= 0.0:
-        out += 2.0 * math.pi
-    return out - math.pi
-
-
 def parse_numbers(text: str, count: int, what: str) -> Tuple[float, ...]:
     """``count`` floats from whitespace-separated ``text``; ValueError names ``what``."""
     parts = (text or "").split()

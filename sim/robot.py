@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.errors import InputError
+from common.geometry import focal_length_px
 from sim.geometry import IDENTITY, Pose6, Shape, compose, matrix, parse_numbers
 from sim.scenario import DEFAULT_ROBOT, WORLDS_DIR
 
@@ -60,7 +61,7 @@ class CameraModel:
     @property
     def fx(self) -> float:
         """Focal length in pixels, as gazebo_ros_camera computes it for camera_info."""
-        return self.width / (2.0 * math.tan(self.horizontal_fov / 2.0))
+        return focal_length_px(self.width, self.horizontal_fov)
 
     @property
     def vertical_fov(self) -> float:

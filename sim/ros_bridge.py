@@ -21,7 +21,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64
 
-from behaviors.ros_io import bgr_to_image, quaternion_from_yaw
+from common.ros_messages import bgr_to_image, quaternion_from_yaw
 from perception.recording import ConstantRateVideoWriter
 from sim.faces_in_view import face_plates, faces_in_view
 

@@ -29,10 +29,13 @@ TRAIL = (210, 120, 60)
 
 
 class TopDownMap:
-    """Draws a world from above at ``pixels_per_metre`` (chosen to fit ``max_size``)."""
+    """Draws a world from above at ``pixels_per_metre`` (chosen to fit ``max_size``).
 
-    def __init__(self, world: World, robot_radius: float = 0.2,
-                 camera_fov: float = 1.0856, view_range: float = 4.0,
+    ``camera_fov`` (radians) is the robot camera's, from the robot model: the map draws
+    what the camera can see."""
+
+    def __init__(self, world: World, camera_fov: float, robot_radius: float = 0.2,
+                 view_range: float = 4.0,
                  max_size: int = 640, margin: int = 16) -> None:
         if max_size < 64:
             raise ValueError("max_size must be >= 64 px, got %r" % (max_size,))

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
-from sim.geometry import wrap_angle
+from common.geometry import wrap_angle
 
 #: (time, x, y, z, yaw)
 Waypoint = Tuple[float, float, float, float, float]

@@ -7,7 +7,8 @@ import pytest
 
 from behaviors.config import Config
 from behaviors.control import (GoToGoal, Pose2D, Twist2D, VisualServo, distance, integrate,
-                               nearest, wrap_angle)
+                               nearest)
+from common.geometry import wrap_angle
 
 W, H = 640, 480
 

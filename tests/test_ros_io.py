@@ -10,6 +10,7 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image
 
 from behaviors import ros_io
+from common.ros_messages import bgr_to_image, quaternion_from_yaw
 from perception.errors import InputError
 from perception.types import FrameResult, Track
 
@@ -22,7 +23,7 @@ def image(width=4, height=3, encoding="bgr8", channels=3, data=None):
 
 def test_bgr_and_rgb_frames_come_out_as_the_same_bgr_array():
     bgr = np.arange(4 * 3 * 3, dtype=np.uint8).reshape(3, 4, 3)
-    from_bgr = ros_io.image_to_bgr(ros_io.bgr_to_image(bgr))
+    from_bgr = ros_io.image_to_bgr(bgr_to_image(bgr))
     rgb_msg = image(data=bgr[:, :, ::-1].tobytes(), encoding="rgb8")
     assert np.array_equal(from_bgr, bgr)
     assert np.array_equal(ros_io.image_to_bgr(rgb_msg), bgr)
@@ -49,7 +50,7 @@ def test_undecodable_compressed_frame_is_refused():
 def test_odometry_pose_and_yaw_and_nan_refused():
     msg = Odometry()
     msg.pose.pose.position.x, msg.pose.pose.position.y = 1.5, -2.0
-    qx, qy, qz, qw = ros_io.quaternion_from_yaw(0.7)
+    qx, qy, qz, qw = quaternion_from_yaw(0.7)
     o = msg.pose.pose.orientation
     o.x, o.y, o.z, o.w = qx, qy, qz, qw
     x, y, yaw, _, _ = ros_io.odometry_to_pose(msg)

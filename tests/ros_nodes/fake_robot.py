@@ -19,7 +19,7 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image
 
-from behaviors.ros_io import bgr_to_image
+from common.ros_messages import bgr_to_image
 
 
 def compose_frame(photo_path: str, face_px: int = 160, centre_x: int = 200) -> np.ndarray:
