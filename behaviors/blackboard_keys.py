@@ -6,6 +6,10 @@ can see the whole data flow of the tree at a glance.
 """
 from __future__ import annotations
 
+from typing import Any
+
+import py_trees
+
 #: behaviors.control.Twist2D: the velocity the tree commands this tick (publish as cmd_vel).
 COMMAND = "/cmd_vel"
 
@@ -15,6 +19,9 @@ CAMERA = "/inputs/camera"
 ODOMETRY = "/inputs/odometry"
 #: behaviors.gather.Stamped holding a bool (True = emergency stop engaged).
 ESTOP = "/inputs/estop"
+#: behaviors.gather.Stamped holding the camera's horizontal field of view (radians) from
+#: its camera_info; absent until the first one arrives (Config.camera_hfov stands in).
+CAMERA_HFOV = "/inputs/camera_hfov"
 
 #: behaviors.perception.PerceptionOutput: the newest finished perception result.
 PERCEPTION = "/perception"
@@ -26,18 +33,9 @@ SAFETY_REASON = "/safety/reason"
 FOLLOW_TARGET = "/follow/target"
 #: float: clock time before which no new follow starts (0 = none).
 FOLLOW_COOLDOWN_UNTIL = "/follow/cooldown_until"
-#: tuple of track ids the follow has finished with (each track is followed once).
-FOLLOWED_TRACKS = "/follow/followed_tracks"
-
-#: tuple of track ids for which an alert has been raised (each is raised once).
-ALERTED_TRACKS = "/alerts/alerted_tracks"
-#: tuple of track ids recognised as a person alerted earlier (no new alert, no follow).
-KNOWN_TRACKS = "/alerts/known_tracks"
-#: dict track id -> the track id that person was first alerted as, for every alerted or
-#: recognised track (a follow goes on with the new track of the person it follows).
-PERSON_OF_TRACK = "/alerts/person_of_track"
-#: behaviors.people.PersonMemory: where and in what clothes the alerted people were seen.
-PEOPLE = "/alerts/people"
+#: behaviors.people.PersonRegistry: who each track is, who was alerted and followed; the
+#: one place that decides it (Raise Alerts creates it, the follow asks it).
+PEOPLE = "/people"
 
 #: int or None: index of the waypoint the patrol is driving to.
 PATROL_WAYPOINT = "/patrol/waypoint"
@@ -45,6 +43,13 @@ PATROL_WAYPOINT = "/patrol/waypoint"
 #: the nearest waypoint instead of its old goal.
 PATROL_RESUME_NEAREST = "/patrol/resume_nearest"
 
-ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, PERCEPTION, SAFETY_REASON, FOLLOW_TARGET,
-       FOLLOW_COOLDOWN_UNTIL, FOLLOWED_TRACKS, ALERTED_TRACKS, KNOWN_TRACKS, PERSON_OF_TRACK,
-       PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, CAMERA_HFOV, PERCEPTION, SAFETY_REASON, FOLLOW_TARGET,
+       FOLLOW_COOLDOWN_UNTIL, PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+
+
+def read(client: "py_trees.blackboard.Client", key: str, default: Any = None) -> Any:
+    """A blackboard value, or ``default`` while nobody has written it yet."""
+    try:
+        return client.get(key)
+    except KeyError:
+        return default

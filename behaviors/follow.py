@@ -22,18 +22,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import py_trees
 
 from behaviors import blackboard_keys as keys
+from behaviors.blackboard_keys import read
+from behaviors.clock import Clock
 from behaviors.config import Config
 from behaviors.control import ZERO, VisualServo
+from behaviors.modes import FOLLOW_UNMASKED
 from behaviors.raise_alerts import is_confirmed_unmasked
-from behaviors.safety import VelocityBehaviour, read
-from perception.types import ALERT_LABELS, Box, Track
+from behaviors.velocity import VelocityBehaviour
+from perception.types import ALERT_LABELS, Box
 
-Clock = Callable[[], float]
 _READ = py_trees.common.Access.READ
 _WRITE = py_trees.common.Access.WRITE
 _log = logging.getLogger(__name__)
@@ -70,8 +72,7 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         self.config = config
         self.clock = clock
         self.blackboard = self.attach_blackboard_client(name=name)
-        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
-        for key in (keys.FOLLOWED_TRACKS, keys.KNOWN_TRACKS):
+        for key in (keys.PERCEPTION, keys.PEOPLE):
             self.blackboard.register_key(key=key, access=_READ)
         for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.PATROL_RESUME_NEAREST):
             self.blackboard.register_key(key=key, access=_WRITE)
@@ -95,10 +96,9 @@ class SelectTarget(py_trees.behaviour.Behaviour):
         if age > self.config.result_max_age_s:
             self.feedback_message = "perception result %.1f s old, too old to act on" % age
             return py_trees.common.Status.FAILURE
-        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ())) + tuple(
-            read(self.blackboard, keys.KNOWN_TRACKS, ()))
-        candidates = [t for t in output.result.tracks
-                      if is_confirmed_unmasked(t, self.config) and t.track_id not in done]
+        people = read(self.blackboard, keys.PEOPLE)
+        candidates = [t for t in output.result.tracks if is_confirmed_unmasked(t, self.config)
+                      and (people is None or people.may_follow(t.track_id))]
         if not candidates:
             waiting = [t for t in output.result.tracks if t.label in ALERT_LABELS]
             self.feedback_message = (
@@ -132,9 +132,9 @@ class ServoToFace(VelocityBehaviour):
         self.servo = VisualServo(config.follow_k_linear, config.follow_k_angular,
                                  config.target_face_height, config.max_linear_speed,
                                  config.max_angular_speed)
-        for key in (keys.PERCEPTION, keys.PERSON_OF_TRACK):
-            self.blackboard.register_key(key=key, access=_READ)
-        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.FOLLOWED_TRACKS):
+        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        # PEOPLE is written to: the registry records whom the follow is done with.
+        for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.PEOPLE):
             self.blackboard.register_key(key=key, access=_WRITE)
         self._held_since: Optional[float] = None
 
@@ -148,8 +148,13 @@ class ServoToFace(VelocityBehaviour):
         output = read(self.blackboard, keys.PERCEPTION)
         track = output.track(target.track_id) if output is not None else None
         if output is not None and (track is None or track.lost_frames > 0):
-            successor = self._successor(output, target.track_id)
+            people = read(self.blackboard, keys.PEOPLE)
+            successor = (people.successor(output.result.tracks, target.track_id)
+                         if people is not None else None)
             if successor is not None:
+                # Raise Alerts took it for the person followed: the tracker lost the face
+                # and found it again under a new id. Without this the robot waited for the
+                # old id until it gave up.
                 _log.info("follow goes on with track %d, the same person as track %d",
                           successor.track_id, target.track_id)
                 self._mark_followed(target.track_id)
@@ -189,19 +194,10 @@ class ServoToFace(VelocityBehaviour):
             target.track_id, twist.linear_x, twist.angular_z)
         return py_trees.common.Status.RUNNING
 
-    def _successor(self, output, track_id: int) -> Optional[Track]:
-        """A visible track that Raise Alerts took for the person of ``track_id``: the
-        tracker lost the face (a fast turn, a person passing in front) and found it again
-        under a new id. Without this the robot waited for the old id until it gave up."""
-        person_of = read(self.blackboard, keys.PERSON_OF_TRACK, {}) or {}
-        person = person_of.get(track_id, track_id)
-        same = [t for t in output.result.tracks if t.track_id != track_id
-                and t.lost_frames == 0 and person_of.get(t.track_id) == person]
-        return max(same, key=lambda t: t.height) if same else None
-
     def _mark_followed(self, track_id: int) -> None:
-        done = tuple(read(self.blackboard, keys.FOLLOWED_TRACKS, ()))
-        self.blackboard.set(keys.FOLLOWED_TRACKS, done + (track_id,), overwrite=True)
+        people = read(self.blackboard, keys.PEOPLE)
+        if people is not None:
+            people.followed(track_id)
 
     def _approached(self, target: FollowTarget) -> bool:
         """The face is (nearly) at the target size and near the image centre."""
@@ -228,7 +224,7 @@ def target_id(client) -> int:
 
 
 def create_follow_branch(config: Config, clock: Clock) -> py_trees.behaviour.Behaviour:
-    return py_trees.composites.Sequence(name="Follow Unmasked", memory=False, children=[
+    return py_trees.composites.Sequence(name=FOLLOW_UNMASKED, memory=False, children=[
         SelectTarget("Unmasked Confirmed?", config, clock),
         ServoToFace("Servo To Face", config, clock),
     ])

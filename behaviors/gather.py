@@ -13,19 +13,21 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import py_trees
 
+from behaviors.clock import Clock
 from behaviors.control import Pose2D
 from perception.errors import InputError
 
-Clock = Callable[[], float]
 
 CAMERA = "camera"
 ODOMETRY = "odometry"
 ESTOP = "estop"
-CHANNELS = (CAMERA, ODOMETRY, ESTOP)
+#: The camera's horizontal field of view (radians), from its camera_info.
+CAMERA_INFO = "camera_info"
+CHANNELS = (CAMERA, ODOMETRY, ESTOP, CAMERA_INFO)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,17 @@ class Inbox:
     def put_estop(self, engaged: bool, stamp: Optional[float] = None) -> Stamped:
         """Emergency stop state; True holds the robot until a False arrives."""
         return self.put(ESTOP, bool(engaged), stamp)
+
+    def put_camera_fov(self, horizontal_fov: float, stamp: Optional[float] = None) -> Stamped:
+        """The camera's horizontal field of view (radians), e.g. from its camera_info."""
+        try:
+            fov = float(horizontal_fov)
+        except (TypeError, ValueError):
+            fov = math.nan
+        if not 0.0 < fov < math.pi:
+            raise InputError("camera field of view must be in (0, pi) radians, got %r; check "
+                             "the camera_info K matrix and width" % (horizontal_fov,))
+        return self.put(CAMERA_INFO, fov, stamp)
 
     def latest(self, channel: str) -> Optional[Stamped]:
         with self._lock:

@@ -13,9 +13,11 @@ from typing import Optional
 import py_trees
 
 from behaviors import blackboard_keys as keys
+from behaviors.blackboard_keys import read
 from behaviors.config import Config
 from behaviors.control import ZERO, GoToGoal, distance, nearest
-from behaviors.safety import VelocityBehaviour, read
+from behaviors.modes import PATROL
+from behaviors.velocity import VelocityBehaviour
 
 _READ = py_trees.common.Access.READ
 _WRITE = py_trees.common.Access.WRITE
@@ -77,4 +79,4 @@ class Patrol(VelocityBehaviour):
 
 
 def create_patrol(config: Config) -> py_trees.behaviour.Behaviour:
-    return Patrol("Patrol", config)
+    return Patrol(PATROL, config)

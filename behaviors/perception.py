@@ -24,10 +24,10 @@ from typing import Any, Callable, Optional, Tuple
 import py_trees
 
 from behaviors import blackboard_keys as keys
-from behaviors.safety import read
+from behaviors.blackboard_keys import read
+from behaviors.clock import Clock
 from perception.types import FrameResult, Track
 
-Clock = Callable[[], float]
 ProcessFn = Callable[..., FrameResult]
 _log = logging.getLogger(__name__)
 

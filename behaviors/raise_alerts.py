@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Optional
 
 import py_trees
 
 from behaviors import blackboard_keys as keys
 from behaviors.alerts import AlertEvent
+from behaviors.blackboard_keys import read
+from behaviors.clock import Clock
 from behaviors.config import Config
-from behaviors.people import PersonMemory, clothes_distance, locate_face, torso_signature
-from behaviors.safety import read
-from perception.types import ALERT_LABELS, LABELS, Box, Track
+from behaviors.people import PersonRegistry, locate_face, torso_signature
+from perception.types import ALERT_LABELS, LABELS, Track
 
-Clock = Callable[[], float]
 #: Receives each alert exactly once per person; must return quickly (see alerts.AlertWriter).
 AlertSink = Callable[[AlertEvent], None]
 _READ = py_trees.common.Access.READ
@@ -45,9 +45,9 @@ def is_confirmed_unmasked(track: Track, config: Config) -> bool:
 class RaiseAlerts(py_trees.behaviour.Behaviour):
     """Every tick: alert on each newly confirmed unmasked/incorrect face. Always SUCCESS.
 
-    Writes ``/alerts/alerted_tracks`` (tracks whose alert is done) and
-    ``/alerts/known_tracks`` (tracks recognised as a person alerted before: not alerted,
-    not followed). A sink that raises is retried on the next tick.
+    Who each face is comes from the ``PersonRegistry`` on ``/people``, created here in
+    ``initialise()``; this behaviour tells it what happened (an alert, a recognition) and
+    the follow branch asks it too. A sink that raises is retried on the next tick.
     """
 
     def __init__(self, name: str, config: Config, clock: Clock,
@@ -60,18 +60,14 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
         self.clock = clock
         self.alert_sink = alert_sink
         self.blackboard = self.attach_blackboard_client(name=name)
-        for key in (keys.PERCEPTION, keys.ODOMETRY):
+        for key in (keys.PERCEPTION, keys.ODOMETRY, keys.CAMERA_HFOV):
             self.blackboard.register_key(key=key, access=_READ)
-        for key in (keys.ALERTED_TRACKS, keys.KNOWN_TRACKS, keys.PERSON_OF_TRACK, keys.PEOPLE):
-            self.blackboard.register_key(key=key, access=_WRITE)
+        self.blackboard.register_key(key=keys.PEOPLE, access=_WRITE)
         self._last_seq = -1
-        #: track id -> (clock time, box) where each alerted or recognised track was last seen
-        self._last_seen: Dict[int, Tuple[float, Box]] = {}
 
     def initialise(self) -> None:
         if read(self.blackboard, keys.PEOPLE) is None:
-            self.blackboard.set(keys.PEOPLE, PersonMemory(self.config.person_radius_m,
-                                                          self.config.person_memory_s))
+            self.blackboard.set(keys.PEOPLE, PersonRegistry.from_config(self.config))
 
     def update(self) -> py_trees.common.Status:
         output = read(self.blackboard, keys.PERCEPTION)
@@ -82,51 +78,41 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
             self.feedback_message = "perception result too old to alert on"
             return py_trees.common.Status.SUCCESS
         self._last_seq = output.frame_seq
-        alerted = tuple(read(self.blackboard, keys.ALERTED_TRACKS, ()))
-        known = tuple(read(self.blackboard, keys.KNOWN_TRACKS, ()))
-        people: PersonMemory = read(self.blackboard, keys.PEOPLE)
-        person_of: Dict[int, int] = dict(read(self.blackboard, keys.PERSON_OF_TRACK, {}))
+        people: PersonRegistry = read(self.blackboard, keys.PEOPLE)
         odometry = read(self.blackboard, keys.ODOMETRY)
         pose = odometry.value if odometry is not None else None
+        fov = read(self.blackboard, keys.CAMERA_HFOV)
+        hfov = fov.value if fov is not None else self.config.camera_hfov
         # Only a face the detector confirmed in this frame is evidence of a second person:
         # a box KCF still carries (or predicts) may be the stale copy of a face that the
         # detector just found again under a new id.
         visible = {t.track_id for t in output.result.tracks
                    if t.lost_frames == 0 and t.frames_since_detection == 0}
         for track in output.result.tracks:
-            if track.track_id in alerted + known:
-                if track.lost_frames == 0:
-                    self._last_seen[track.track_id] = (output.stamp, track.box)
+            if people.is_known(track.track_id):
+                people.saw(track, output.stamp)
                 continue
             if not is_confirmed_unmasked(track, self.config):
                 continue
-            earlier = self._continues(track, output.stamp, visible)
+            earlier = people.continuation(track, output.stamp, visible)
             if earlier is not None:
-                known += (track.track_id,)
-                person_of[track.track_id] = person_of.get(earlier, earlier)
-                self._last_seen[track.track_id] = (output.stamp, track.box)
                 self.feedback_message = "track %d continues track %d, already alerted" % (
                     track.track_id, earlier)
                 continue
             where = None
             signature = torso_signature(output.frame_bgr, track.box)
             if pose is not None:
-                where = locate_face(track.box, output.frame_size, pose, self.config.camera_hfov,
+                where = locate_face(track.box, output.frame_size, pose, hfov,
                                     self.config.face_height_m)
-                same = people.match(where, now, signature)
-                if same is not None and same.label in ALERT_LABELS:
-                    known += (track.track_id,)
-                    person_of[track.track_id] = same.track_id
-                    kept = people.seen_again(same, where, now, signature)
+                same = people.recognise(track, where, now, signature)
+                if same is not None:
                     _log.info("track %d at (%.1f, %.1f), face %.0f px, is the person alerted "
                               "as track %d (clothes distance %.2f, sighting %s)",
                               track.track_id, where[0], where[1], track.height,
-                              same.track_id, clothes_distance(signature, same.signature),
-                              "kept" if kept else "not kept")
+                              same.person, same.clothes, "kept" if same.kept else "not kept")
                     self.feedback_message = "track %d is the person alerted as track %d" % (
-                        track.track_id, same.track_id)
+                        track.track_id, same.person)
                     continue
-            if where is not None:
                 _log.info("alert for track %d placed at (%.1f, %.1f), face %.0f px; %s",
                           track.track_id, where[0], where[1], track.height,
                           people.describe_nearest(where, now, signature))
@@ -149,27 +135,7 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                         track.track_id, exc)
                     self._last_seq = -1  # look at this result again next tick
                     continue
-            alerted += (track.track_id,)
-            person_of[track.track_id] = track.track_id
-            self._last_seen[track.track_id] = (output.stamp, track.box)
-            if where is not None:
-                people.remember(where, now, track.track_id, track.label, signature)
+            people.alerted(track, output.stamp, where, now, signature)
             self.feedback_message = "alert raised for track %d (%s %.2f)" % (
                 track.track_id, track.label, track.score)
-        self.blackboard.set(keys.ALERTED_TRACKS, alerted, overwrite=True)
-        self.blackboard.set(keys.KNOWN_TRACKS, known, overwrite=True)
-        self.blackboard.set(keys.PERSON_OF_TRACK, person_of, overwrite=True)
         return py_trees.common.Status.SUCCESS
-
-    def _continues(self, track: Track, stamp: float, visible) -> Optional[int]:
-        """The alerted track this one continues: last seen moments ago, close in the image,
-        and not detected in this frame itself (two faces detected at once are two people)."""
-        cx, cy = track.center
-        size = max(track.width, track.height)
-        for track_id, (seen, box) in self._last_seen.items():
-            if track_id in visible or stamp - seen > self.config.continuity_s:
-                continue
-            bx, by = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-            if ((cx - bx) ** 2 + (cy - by) ** 2) ** 0.5 <= 2.0 * size:
-                return track_id
-        return None

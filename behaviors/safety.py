@@ -1,4 +1,4 @@
-"""The safety guard: the highest priority of the tree, and the rules every velocity follows.
+"""The safety guard: the highest priority of the tree (the velocity rules are in velocity.py).
 
 Three facts stop the robot: the emergency stop is engaged, the camera frame is stale, or the
 odometry is stale (missing counts as stale, so there is no motion before the first fresh
@@ -9,75 +9,19 @@ same tick it becomes true and lets go the tick it clears.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from typing import List
 
 import py_trees
 
 from behaviors import blackboard_keys as keys
-from behaviors.control import ZERO, Twist2D
+from behaviors.clock import Clock
+from behaviors.blackboard_keys import read
+from behaviors.control import ZERO
+from behaviors.modes import SAFETY_GUARD
+from behaviors.velocity import VelocityBehaviour
 
-Clock = Callable[[], float]
 _READ = py_trees.common.Access.READ
 _WRITE = py_trees.common.Access.WRITE
-
-
-def read(client: py_trees.blackboard.Client, key: str, default: Any = None) -> Any:
-    """A blackboard value, or ``default`` while nobody has written it yet."""
-    try:
-        return client.get(key)
-    except KeyError:
-        return default
-
-
-class VelocityBehaviour(py_trees.behaviour.Behaviour):
-    """Base for behaviours that command the base: they release it (zero) when they end.
-
-    ``terminate()`` writes zero velocity when the behaviour is preempted, fails, finishes or
-    the tree shuts down, but only while the command on the blackboard is still the one this
-    behaviour wrote. When a higher priority preempts it, py_trees terminates the old branch
-    *after* the new one has ticked; zeroing then would overwrite the new command with a
-    one-tick stop.
-    """
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.blackboard = self.attach_blackboard_client(name=name)
-        self.blackboard.register_key(key=keys.COMMAND, access=_WRITE)
-        self._last_command: Optional[Twist2D] = None
-
-    def command(self, twist: Twist2D) -> None:
-        # A fresh object per write, so terminate() can tell its own command by identity.
-        self._last_command = Twist2D(twist.linear_x, twist.angular_z)
-        self.blackboard.set(keys.COMMAND, self._last_command, overwrite=True)
-
-    def terminate(self, new_status: py_trees.common.Status) -> None:
-        current = read(self.blackboard, keys.COMMAND)
-        if current is None or current is self._last_command:
-            self.blackboard.set(keys.COMMAND, ZERO, overwrite=True)
-        self._last_command = None
-
-    def shutdown(self) -> None:
-        """The tree is going away (BehaviourTree.shutdown() does not terminate): stop."""
-        self.blackboard.set(keys.COMMAND, ZERO, overwrite=True)
-        self._last_command = None
-
-
-class ResetCommand(py_trees.behaviour.Behaviour):
-    """Write zero velocity at the top of every tick: a command lives for one tick only.
-
-    The decision branch overwrites it in the same tick, so the node never publishes a
-    command that no behaviour chose this tick (a watchdog, like twist_mux's timeout).
-    """
-
-    def __init__(self, name: str = "Reset Command") -> None:
-        super().__init__(name)
-        self.blackboard = self.attach_blackboard_client(name=name)
-        self.blackboard.register_key(key=keys.COMMAND, access=_WRITE)
-
-    def update(self) -> py_trees.common.Status:
-        self.blackboard.set(keys.COMMAND, ZERO, overwrite=True)
-        self.feedback_message = "command zeroed until a branch chooses one"
-        return py_trees.common.Status.SUCCESS
 
 
 class Unsafe(py_trees.behaviour.Behaviour):
@@ -152,5 +96,5 @@ def create_safety_guard(clock: Clock, camera_stale_s: float,
                         odometry_stale_s: float) -> py_trees.behaviour.Behaviour:
     """The guard subtree: Sequence(memory=False)[Unsafe?, Stop]."""
     return py_trees.composites.Sequence(
-        name="Safety Guard", memory=False,
+        name=SAFETY_GUARD, memory=False,
         children=[Unsafe("Unsafe?", clock, camera_stale_s, odometry_stale_s), Stop("Stop")])

@@ -5,7 +5,7 @@ It needs no ROS master and loads no model (the perception pipeline is built in
 very tree the node runs, and the ROS node only wires topics to it::
 
     Mask Patrol (Parallel, SuccessOnAll: never finishes on its own)
-    ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB
+    ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB, CameraInfo2BB
     ├── Perceive              newest frame -> worker thread; newest result -> blackboard
     ├── Raise Alerts          each confirmed unmasked face -> one alert per person
     └── Priorities (Selector, memory=False)
@@ -30,16 +30,23 @@ from typing import Any, Callable, Optional
 import py_trees
 
 from behaviors import blackboard_keys as keys
+from behaviors.clock import Clock
 from behaviors.config import Config
 from behaviors.control import ZERO, Twist2D
 from behaviors.follow import create_follow_branch
-from behaviors.gather import CAMERA, ESTOP, ODOMETRY, Inbox, ToBlackboard
+from behaviors.gather import CAMERA, CAMERA_INFO, ESTOP, ODOMETRY, Inbox, ToBlackboard
+from behaviors.modes import FOLLOW_UNMASKED, IDLE, MODES, PATROL, SAFETY_GUARD
 from behaviors.patrol import create_patrol
 from behaviors.perception import Perceive, PerceptionOutput, default_pipeline_factory
 from behaviors.raise_alerts import AlertSink, RaiseAlerts
-from behaviors.safety import ResetCommand, create_safety_guard
+from behaviors.safety import create_safety_guard
+from behaviors.velocity import ResetCommand
 
-Clock = Callable[[], float]
+__all__ = ["create_root", "active_branch", "current_command", "current_perception",
+           "SAFETY_GUARD", "FOLLOW_UNMASKED", "PATROL", "IDLE", "MODES", "PRIORITIES"]
+
+#: The selector whose children are the modes.
+PRIORITIES = "Priorities"
 
 
 def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
@@ -71,8 +78,9 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
         ToBlackboard("Camera2BB", inbox, CAMERA, keys.CAMERA, clock),
         ToBlackboard("Odometry2BB", inbox, ODOMETRY, keys.ODOMETRY, clock),
         ToBlackboard("EStop2BB", inbox, ESTOP, keys.ESTOP, clock),
+        ToBlackboard("CameraInfo2BB", inbox, CAMERA_INFO, keys.CAMERA_HFOV, clock),
     ])
-    priorities = py_trees.composites.Selector(name="Priorities", memory=False, children=[
+    priorities = py_trees.composites.Selector(name=PRIORITIES, memory=False, children=[
         create_safety_guard(clock, config.camera_stale_s, config.odometry_stale_s),
         create_follow_branch(config, clock),
         create_patrol(config),
@@ -82,6 +90,17 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
         policy=py_trees.common.ParallelPolicy.SuccessOnAll(synchronise=False),
         children=[gather, Perceive("Perceive", pipeline_factory, clock),
                   RaiseAlerts("Raise Alerts", config, clock, alert_sink), priorities])
+
+
+def active_branch(root: py_trees.behaviour.Behaviour) -> str:
+    """The robot's mode: the priority branch that holds the tip (one of ``MODES``), or
+    ``IDLE`` before the first tick."""
+    node = root.tip()
+    while node is not None and node.parent is not None and node.parent.name != PRIORITIES:
+        node = node.parent
+    if node is None or node.parent is None:
+        return IDLE
+    return node.name
 
 
 def current_command() -> Twist2D:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from behaviors.modes import FOLLOW_UNMASKED
 from perception.errors import InputError
 
 
@@ -191,7 +192,7 @@ def judge_run(scenario, run_dir: str) -> Outcome:
             outcome.min_clearance_driving = row["clearance"]
             outcome.min_clearance_driving_what = row["nearest"]
     for mode, start, end in mode_intervals(events, trace.rows[-1]["t"]):
-        if mode.lower().startswith("follow"):
+        if mode == FOLLOW_UNMASKED:
             outcome.follow_time += end - start
     for record in records:
         # The stamp is the frame's (behaviors.alerts); the trace is at 10 Hz.

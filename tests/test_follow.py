@@ -29,7 +29,7 @@ def test_confirmed_unmasked_track_is_followed_with_exactly_one_alert():
     assert event.track.track_id == 4 and event.track.label == "unmasked"
     assert event.frame_bgr is real_frame()
     assert event.robot_pose is not None and event.robot_pose.x == 0.0
-    assert h.read(keys.ALERTED_TRACKS) == (4,)
+    assert h.read(keys.PEOPLE).alerted_tracks == (4,)
 
 
 def test_alert_reaches_a_real_store_once_with_snapshots(tmp_path):
@@ -137,7 +137,7 @@ def test_cooldown_is_respected_and_a_followed_track_is_not_chased_again():
     assert h.tip() == "Patrol"
     gave_up_at = h.clock()
     assert h.read(keys.FOLLOW_COOLDOWN_UNTIL) == gave_up_at + CONFIG.cooldown_s
-    assert h.read(keys.FOLLOWED_TRACKS) == (6,)
+    assert h.read(keys.PEOPLE).followed_tracks == (6,)
     # The same person (and a new one) in view during the cool-down: keep patrolling.
     while h.clock() + 0.1 < gave_up_at + CONFIG.cooldown_s - 0.05:
         h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
@@ -167,7 +167,7 @@ def test_follow_ends_once_the_person_has_been_approached():
         assert ticks < 100, "the follow never ended"
     assert abs(ticks / 10.0 - CONFIG.follow_hold_s) <= 0.25
     assert "approached" in h.behaviour("Servo To Face").feedback_message
-    assert h.read(keys.FOLLOWED_TRACKS) == (4,)
+    assert h.read(keys.PEOPLE).followed_tracks == (4,)
     assert len(h.alerts) == 1
 
 
@@ -186,8 +186,8 @@ def test_a_new_track_of_a_person_already_alerted_is_neither_alerted_nor_followed
         h.tick()
         assert h.tip() == "Patrol"
     assert len(h.alerts) == 1
-    assert 2 in h.read(keys.KNOWN_TRACKS)
-    assert str(h.read(keys.PEOPLE)) == "1 person(s) alerted, 2 sighting(s)"  # track 2's too
+    assert h.read(keys.PEOPLE).is_recognised(2)
+    assert str(h.read(keys.PEOPLE).memory) == "1 person(s) alerted, 2 sighting(s)"  # track 2's too
     # someone else, far to the left: a new person
     h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])
     h.tick()
@@ -287,7 +287,7 @@ def test_a_track_re_found_moments_later_at_the_same_place_is_the_same_person():
     h.see([make_track(2, box=moved)])
     h.tick()
     assert len(h.alerts) == 1
-    assert 2 in h.read(keys.KNOWN_TRACKS)
+    assert h.read(keys.PEOPLE).is_recognised(2)
     assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
 
 
@@ -305,7 +305,7 @@ def test_a_new_track_beside_the_stale_kcf_box_of_an_alerted_face_is_that_face():
     h.see([stale, make_track(2, box=moved)])
     h.tick()
     assert len(h.alerts) == 1
-    assert h.read(keys.PERSON_OF_TRACK)[2] == 1
+    assert h.read(keys.PEOPLE).person_of(2) == 1
     assert "continues track 1" in h.behaviour("Raise Alerts").feedback_message
 
 
@@ -324,7 +324,7 @@ def test_a_follow_goes_on_with_the_new_track_of_the_person_it_follows():
         h.tick()
         assert h.tip() == "Servo To Face"
     assert h.read(keys.FOLLOW_TARGET).track_id == 2
-    assert 1 in h.read(keys.FOLLOWED_TRACKS)
+    assert 1 in h.read(keys.PEOPLE).followed_tracks
     assert len(h.alerts) == 1
     # someone else appearing while the followed face is lost is not taken for them
     h.see([make_track(3, box=(40.0, 200.0, 80.0, 240.0))])

@@ -137,3 +137,66 @@ def test_no_torso_in_view_gives_no_signature():
 def test_memory_refuses_bad_settings(kwargs):
     with pytest.raises(ValueError):
         PersonMemory(**kwargs)
+
+
+# --- PersonRegistry: who is who, in one place -------------------------------------------
+def _track(track_id, box=(100.0, 100.0, 140.0, 140.0), lost=0, since=0):
+    from perception.types import Track
+
+    return Track(track_id=track_id, box=box, label="unmasked", score=0.9, hits=5,
+                 lost_frames=lost, face_score=0.99, frames_since_detection=since)
+
+
+def test_registry_a_re_found_face_continues_its_track_only_for_continuity_s():
+    from behaviors.people import PersonRegistry
+
+    people = PersonRegistry(continuity_s=1.5)
+    people.alerted(_track(1), stamp=10.0, where=None, now=10.0)
+    assert people.person_of(1) == 1 and people.alerted_tracks == (1,)
+    # detected in the same frame as track 1: two faces, two people
+    assert people.continuation(_track(2, box=(110.0, 100.0, 150.0, 140.0)), 10.5,
+                               visible={1, 2}) is None
+    # moments later, track 1 gone: track 3 at the same spot is that person
+    assert people.continuation(_track(3, box=(110.0, 100.0, 150.0, 140.0)), 11.0,
+                               visible={3}) == 1
+    assert people.person_of(3) == 1 and people.is_recognised(3) and not people.may_follow(3)
+    # too late: nothing is continued, and the old places are forgotten
+    assert people.continuation(_track(4), 20.0, visible={4}) is None
+    assert people.person_of(4) is None
+    assert people.recent_tracks == ()
+
+
+def test_registry_recognises_an_alerted_person_by_place_and_hands_a_follow_on():
+    from behaviors.people import PersonRegistry
+
+    people = PersonRegistry(radius_m=1.2, continuity_s=1.5)
+    people.alerted(_track(1), 5.0, where=(2.0, 0.0), now=5.0)
+    assert people.may_follow(1)
+    recognised = people.recognise(_track(7), (2.5, 0.3), now=60.0)
+    assert recognised is not None and recognised.person == 1
+    assert people.person_of(7) == 1 and people.recognised_tracks == (7,)
+    assert people.recognise(_track(8), (9.0, 9.0), now=60.0) is None  # someone else
+    # the follow of track 1 loses it; track 7, the same person, is its successor
+    assert people.successor([_track(8), _track(7, box=(0.0, 0.0, 60.0, 60.0))], 1).track_id == 7
+    assert people.successor([_track(8)], 1) is None
+    people.followed(1)
+    assert not people.may_follow(1) and people.followed_tracks == (1,)
+    assert "1 person(s) alerted" in str(people)
+
+
+def test_the_tree_places_an_alert_with_the_field_of_view_from_camera_info():
+    from behaviors import blackboard_keys as keys
+    from tree_harness import TreeHarness, make_track
+
+    def alert_position(fov=None):
+        h = TreeHarness()
+        if fov is not None:
+            h.inbox.put_camera_fov(fov)
+        h.see([make_track(1, box=(500.0, 200.0, 540.0, 240.0))])
+        h.tick()
+        return h.read(keys.PEOPLE).memory.sightings[0].position
+
+    narrow = alert_position(0.6)
+    default = alert_position()
+    # a narrower lens makes the same 40 px face farther away, at a smaller bearing
+    assert math.hypot(*narrow) > math.hypot(*default) + 0.5

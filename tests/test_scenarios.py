@@ -16,6 +16,7 @@ from typing import Dict
 
 import pytest
 
+from behaviors.tree import FOLLOW_UNMASKED, PATROL, SAFETY_GUARD
 from rosgraph_harness import REPO, RosGraph
 from sim.faces_in_view import bearing_error
 from sim.outcome import Outcome, judge_run, mode_intervals, read_jsonl, read_trace
@@ -87,7 +88,7 @@ def test_robot_follows_the_unmasked_walker_and_returns_to_patrol(tmp_path_factor
     trace = read_trace(os.path.join(out, "trace.jsonl"))
     events = read_jsonl(os.path.join(out, "events.jsonl"))
     intervals = mode_intervals(events, trace.rows[-1]["t"])
-    follows = [(s, e) for mode, s, e in intervals if mode.lower().startswith("follow")]
+    follows = [(s, e) for mode, s, e in intervals if mode == FOLLOW_UNMASKED]
     assert follows, "the robot never followed anyone: %s" % intervals
     start, end = max(follows, key=lambda f: f[1] - f[0])
     assert end - start >= 2.0, "the follow lasted only %.1f s" % (end - start)
@@ -107,8 +108,8 @@ def test_robot_follows_the_unmasked_walker_and_returns_to_patrol(tmp_path_factor
         statistics.median(errors))
     # Back to patrol afterwards.
     later = [mode for mode, s, _ in intervals if s >= end]
-    assert later and later[0] in ("Patrol", "Safety Guard"), intervals
-    assert "Patrol" in later, intervals
+    assert later and later[0] in (PATROL, SAFETY_GUARD), intervals
+    assert PATROL in later, intervals
 
 
 def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO
-from behaviors.tree import create_root, current_command
+from behaviors.tree import (FOLLOW_UNMASKED, IDLE, MODES, PATROL, SAFETY_GUARD, active_branch,
+                            create_root, current_command)
 from tree_harness import TreeHarness, make_track
 
 ROUTE = Config(waypoints=((2.0, 0.0), (2.0, 2.0)))
@@ -27,12 +28,24 @@ def test_create_root_needs_no_arguments_and_has_the_documented_shape():
                                                "Priorities"]
     gather, _, _, priorities = root.children
     assert [c.name for c in gather.children] == ["Reset Command", "Camera2BB", "Odometry2BB",
-                                                 "EStop2BB"]
-    assert [c.name for c in priorities.children] == ["Safety Guard", "Follow Unmasked",
-                                                     "Patrol"]
+                                                 "EStop2BB", "CameraInfo2BB"]
+    assert [c.name for c in priorities.children] == list(MODES)
+    assert MODES == ("Safety Guard", "Follow Unmasked", "Patrol")
     follow = priorities.children[1]
     assert [c.name for c in follow.children] == ["Unmasked Confirmed?", "Servo To Face"]
     assert isinstance(follow, py_trees.composites.Sequence) and not follow.memory
+
+
+def test_active_branch_names_the_mode_that_holds_the_tip():
+    h = TreeHarness(ROUTE)
+    assert active_branch(h.root) == IDLE  # never ticked
+    h.tick()
+    assert active_branch(h.root) == PATROL
+    h.see([make_track(3)])
+    h.tick()
+    assert active_branch(h.root) == FOLLOW_UNMASKED
+    h.tick(dt=1.0, feed=False)  # camera and odometry go stale: the guard holds the robot
+    assert active_branch(h.root) == SAFETY_GUARD
 
 
 def test_create_root_refuses_a_non_config():
