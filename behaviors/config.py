@@ -83,8 +83,9 @@ class Config:
     #: A followed track is never followed again, so this only spaces out follows.
     cooldown_s: float = 5.0
 
-    #: Horizontal field of view of the camera (rad); TurtleBot3 waffle_pi's is 62.2 deg.
-    camera_hfov: float = 1.085
+    #: Horizontal field of view of the camera (rad), used until the first camera_info arrives
+    #: (the node then takes it from the K matrix and width); the URDF camera's value.
+    camera_hfov: float = 1.085595
     #: Typical height of a face box (m), to estimate a person's distance from one frame.
     face_height_m: float = 0.2
     #: A new track whose face lands this close (m) to a person alerted earlier is that person.

@@ -76,7 +76,7 @@ else
 fi
 
 # --- 3. the catkin workspace ----------------------------------------------------------
-CATKIN_INPUTS=$(find "$ROOT/catkin_ws/src" -type f \( -name '*.msg' -o -name 'CMakeLists.txt' -o -name 'package.xml' -o -path '*/nodes/*' \) | sort)
+CATKIN_INPUTS=$(find "$ROOT/catkin_ws/src" -type f \( -name '*.msg' -o -name 'CMakeLists.txt' -o -name 'package.xml' -o -name 'setup.py' -o -path '*/nodes/*' \) | sort)
 want=$(echo "$CATKIN_INPUTS" | xargs cat | sha256sum | cut -c1-16)
 if [ "$(cat "$STAMPS/catkin" 2>/dev/null)" != "$want" ] || [ ! -f "$ROOT/catkin_ws/devel/setup.bash" ]; then
   say "building catkin_ws (messages, node wrappers)..."
