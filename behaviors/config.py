@@ -1,8 +1,9 @@
 """Every tunable number of the behaviour tree in one validated dataclass.
 
-The ROS node fills it from parameters (``Config.from_dict(rospy.get_param("~"))``), tests
-build it directly, and ``create_root()`` uses the defaults so the tree can be drawn with no
-arguments. Validation happens at construction, so a typo'd gain fails at start-up with the
+The robot's values live in the ROS package's ``config/patrol.yaml`` (the one settings file
+every launch file loads; behaviors.settings reads it). The defaults here are those values
+(tests/test_settings.py checks it), so tests that build a Config and ``create_root()``
+with no arguments see the robot's numbers. Validation happens at construction, so a typo'd gain fails at start-up with the
 field's name instead of as a runaway robot later.
 """
 from __future__ import annotations
@@ -44,18 +45,13 @@ class Config:
 
     #: Alert (and follow) only when the smoothed probability of "unmasked or mask below the
     #: nose" reaches this: a masked face the classifier hesitates on must not become an
-    #: alert that staff act on. 0.65 let a masked woman 7 m away in the crowd world through
-    #: in 2 of 3 runs (labelled incorrect 0.50-0.53, so p(alert) just over 0.65; classifier
-    #: of 04056aa); the 40 alerts that were due in 4 scenario passes came at 0.82-0.98.
+    #: alert that staff act on (0.65 let a hesitant masked face through; CHANGELOG.md).
     alert_min_probability: float = 0.75
     #: Alert (and follow) only a face at least this tall (px). Below it the classifier has
     #: too few pixels to be trusted, the distance from the face height is off by metres (one
     #: pixel is 11% of a 9 px face), so the person cannot be recognised later on the map,
-    #: and the snapshot shows staff nobody. A 9 px face (about 10 m) alerted a person a
-    #: second time in the lobby world: placed 2.4 m from his first alert. Faces grow as the
-    #: robot drives on, so a person is alerted a little later, not missed: of 438 first
-    #: alerts in the scenario runs kept so far, 29 came at 8-12 px, and each of those 29
-    #: people was later in view at least three times as large.
+    #: and the snapshot shows staff nobody. Faces grow as the robot drives on, so a person
+    #: is alerted a little later, not missed (the measurement is in CHANGELOG.md).
     alert_min_face_px: float = 12.0
     #: A new track that appears within this long (s) after an alerted track was last seen,
     #: within two face widths of where it was, is that same person (the tracker lost and
