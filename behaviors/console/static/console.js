@@ -48,7 +48,8 @@
     var secs = Math.round((Date.now() - d.getTime()) / 1000);
     var ago = secs < 60 ? "just now" : secs < 3600 ? Math.floor(secs / 60) + " min ago"
       : secs < 86400 ? Math.floor(secs / 3600) + " h ago" : Math.floor(secs / 86400) + " d ago";
-    return d.toLocaleString() + " · " + ago;
+    var today = d.toDateString() === new Date().toDateString();
+    return (today ? d.toLocaleTimeString() : d.toLocaleString()) + " · " + ago;
   }
   function matches(a) {
     var f = state.filter;
@@ -73,6 +74,8 @@
   function alertItem(a, fresh) {
     var li = el("li", "alert" + (a.uid === state.selected ? " selected" : "") + (fresh ? " fresh" : ""));
     li.dataset.uid = a.uid;
+    li.dataset.robot = a.robot;
+    li.dataset.label = a.label;
     var status = statusOf(a.uid);
     li.dataset.status = status;
     if (a.face_url) {
@@ -92,9 +95,9 @@
     var line1 = el("div", "line1");
     line1.appendChild(el("span", "tag " + a.label, LABEL_TEXT[a.label] || a.label));
     line1.appendChild(el("span", "", (a.score * 100).toFixed(0) + "%"));
-    line1.appendChild(el("span", "muted", "#" + a.id + " · track " + a.track_id));
+    line1.appendChild(el("span", "muted", "track " + a.track_id));
     mid.appendChild(line1);
-    mid.appendChild(el("div", "line2", a.robot + " · " + when(a.wall_time)));
+    mid.appendChild(el("div", "line2", a.robot + " · #" + a.id + " · " + when(a.wall_time)));
     li.appendChild(mid);
     li.appendChild(el("span", "pill " + status, status));
     li.addEventListener("click", function () { select(a.uid); });
