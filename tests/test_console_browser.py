@@ -171,6 +171,13 @@ def test_console_shows_a_live_alert_from_patrol_node_and_records_an_acknowledge(
                 for i in items(tools)))
             history = tools.evaluate("document.getElementById('d-history').innerText")
             assert "Acknowledged by Dana (security)" in history
+            # the status filter: only the one earlier alert nobody handled is still open
+            click(tools, '#status-filter button[data-status="open"]')
+            wait_for("the open filter", lambda: [(i["uid"], i["status"]) for i in items(tools)]
+                     == [("0:3", "open")])
+            assert "status=open" in tools.evaluate("document.getElementById('export-csv').href")
+            click(tools, '#status-filter button[data-status=""]')
+            wait_for("all alerts again", lambda: len(items(tools)) == 4)
             wait_for("the map to draw the robot in the lobby", lambda: tools.evaluate(
                 "!!document.getElementById('map-robot') && "
                 "document.getElementById('map-world').textContent.indexOf('lobby') === 0"))

@@ -140,8 +140,9 @@ class Hub:
         while True:
             try:
                 await self.refresh()
-            except Exception:  # a locked or briefly unreadable store: try again next time
-                _log.exception("polling the alert stores failed")
+            except Exception as exc:  # a locked or briefly unreadable store: try again
+                _log.warning("polling the alert stores failed, retrying: %s: %s",
+                             type(exc).__name__, exc)
             await asyncio.sleep(POLL_S)
 
 
