@@ -271,6 +271,34 @@ def _read(path: str, query: Callable[[sqlite3.Connection], Any]) -> Any:
         conn.close()
 
 
+class StoreReader:
+    """A read-only connection to a store for a process that watches it while the robot
+    writes (the console): it asks for rows after the last id it has seen and never takes a
+    write lock. Not thread-safe: one caller at a time."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.base_dir = os.path.dirname(self.path)
+        _read(self.path, lambda conn: None)  # one clear line for a missing or foreign file
+        self._conn = _connect(self.path, read_only=True)
+
+    def alerts_after(self, last_id: int) -> List[AlertRecord]:
+        return _rows(self._conn, self.base_dir, "WHERE id > ?", (int(last_id),))
+
+    def alerts_with_ids(self, ids: Sequence[int]) -> List[AlertRecord]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return []
+        return _rows(self._conn, self.base_dir, "WHERE id IN (%s)" % ", ".join("?" * len(ids)),
+                     ids)
+
+    def events_after(self, last_id: int) -> List[EventRecord]:
+        return _event_rows(self._conn, "WHERE id > ?", (int(last_id),))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 

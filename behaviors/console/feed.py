@@ -10,12 +10,11 @@ separate writable connection, opened on first use.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
-from behaviors.alerts import (AlertRecord, AlertStore, EventRecord, _check_schema, _connect,
-                              _event_rows, _rows, alert_status, read_alerts)
+from behaviors.alerts import (AlertRecord, AlertStore, EventRecord, StoreReader, alert_status,
+                              read_alerts)
 from perception.errors import InputError
 
 
@@ -40,12 +39,11 @@ class StoreFeed:
         self.index = index
         self.robot = robot
         self.path = path
-        self.base_dir = os.path.dirname(path)
         self.alerts: Dict[int, AlertRecord] = {}
         self.events: Dict[int, List[EventRecord]] = {}
         self._last_alert = 0
         self._last_event = 0
-        self._conn: Optional[sqlite3.Connection] = None
+        self._reader: Optional[StoreReader] = None
         self._writer: Optional[AlertStore] = None
         self._lock = threading.Lock()
 
@@ -58,17 +56,13 @@ class StoreFeed:
         Blocking (SQLite): call it from a worker thread.
         """
         with self._lock:
-            if self._conn is None:
-                self._conn = _connect(self.path, read_only=True)
-                _check_schema(self._conn, self.path)
-            new_alerts = _rows(self._conn, self.base_dir, "WHERE id > ?", (self._last_alert,))
-            new_events = _event_rows(self._conn, "WHERE id > ?", (self._last_event,))
+            if self._reader is None:
+                self._reader = StoreReader(self.path)
+            new_alerts = self._reader.alerts_after(self._last_alert)
+            new_events = self._reader.events_after(self._last_event)
             purged = sorted(set(e.alert_id for e in new_events if e.kind == "purge")
                             - set(a.id for a in new_alerts))
-            changed = []
-            if purged:
-                changed = _rows(self._conn, self.base_dir, "WHERE id IN (%s)"
-                                % ", ".join("?" * len(purged)), purged)
+            changed = self._reader.alerts_with_ids(purged)
             for alert in new_alerts + changed:
                 self.alerts[alert.id] = alert
                 self._last_alert = max(self._last_alert, alert.id)
@@ -90,7 +84,7 @@ class StoreFeed:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+            if self._reader is not None:
+                self._reader.close()
             if self._writer is not None:
                 self._writer.close()
