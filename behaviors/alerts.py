@@ -82,6 +82,11 @@ _UNCHANGED = " AND ".join("NEW.%s IS OLD.%s" % (c, c) for c in _COLUMNS
 #: the events table already holds a 'purge' row for the alert (``AlertStore.purge`` writes
 #: both in one transaction). Anything else, a purge without its record included, aborts.
 #: A blanked path can never be set again. Deleting rows stays refused, as in version 1.
+#: The rule lives in the database so that every writer meets it, not only this module;
+#: whoever can write the file can still insert a 'purge' event first, but then the change
+#: is on record, which is the point. (Paths in a table of their own would keep alert rows
+#: frozen, but the row would no longer say where its snapshots are, and a purge would
+#: still be an unrecorded change to that other table unless it had this same trigger.)
 _SCHEMA = (
     _ALERTS_TABLE,
     """CREATE TABLE IF NOT EXISTS events (
@@ -104,8 +109,8 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only: rows cannot be deleted'); END
     """CREATE TRIGGER IF NOT EXISTS alerts_append_only_update BEFORE UPDATE ON alerts
 WHEN NOT (%s AND NEW.face_path = '' AND NEW.frame_path = ''
           AND EXISTS (SELECT 1 FROM events WHERE alert_id = OLD.id AND kind = 'purge'))
-BEGIN SELECT RAISE(ABORT, 'alerts are append-only: rows cannot be changed (a recorded purge may
-only blank the snapshot paths)'); END""" % _UNCHANGED,
+BEGIN SELECT RAISE(ABORT, 'alerts are append-only: rows cannot be changed (but by a recorded purge)');
+END""" % _UNCHANGED,
     """CREATE TRIGGER IF NOT EXISTS alerts_append_only_delete BEFORE DELETE ON alerts
 BEGIN SELECT RAISE(ABORT, 'alerts are append-only: rows cannot be deleted'); END""",
 )
