@@ -107,6 +107,17 @@ def match_detections(detections: List[Tuple[int, float, Sequence[float]]],
                      truths: Dict[int, List[Sequence[float]]], threshold: float = 0.5
                      ) -> List[bool]:
     """Greedy VOC matching, best score first: (image id, score, box) -> matched or not."""
+    return _greedy_match(detections, truths, threshold)[0]
+
+
+def found_truths(detections: List[Tuple[int, float, Sequence[float]]],
+                 truths: Dict[int, List[Sequence[float]]], threshold: float = 0.5
+                 ) -> Dict[int, List[bool]]:
+    """The other side of ``match_detections``: per image, whether each true box was found."""
+    return _greedy_match(detections, truths, threshold)[1]
+
+
+def _greedy_match(detections, truths, threshold):
     used = {key: [False] * len(boxes) for key, boxes in truths.items()}
     result = [False] * len(detections)
     for k in sorted(range(len(detections)), key=lambda i: -detections[i][1]):
@@ -119,7 +130,34 @@ def match_detections(detections: List[Tuple[int, float, Sequence[float]]],
         if best >= 0:
             used[image_id][best] = True
             result[k] = True
-    return result
+    return result, used
+
+
+#: Face heights (px) where recall is cut into buckets: a quarter of the Kaggle crowd faces
+#: are under 16 px tall, and detectors differ most below 32.
+HEIGHT_EDGES: Tuple[float, ...] = (16, 24, 32, 48)
+
+
+def height_buckets(edges: Sequence[float] = HEIGHT_EDGES) -> List[str]:
+    """Bucket names for ``edges``: '<16', '16-24', ..., '>=48'."""
+    inner = ["%g-%g" % (lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    return ["<%g" % edges[0]] + inner + [">=%g" % edges[-1]]
+
+
+def recall_by_height(heights: Sequence[float], found: Sequence[bool],
+                     edges: Sequence[float] = HEIGHT_EDGES) -> Dict[str, List[int]]:
+    """{bucket: [faces found, faces]} by true face height; a face of exactly 16 px is in
+    '16-24'."""
+    if len(heights) != len(found):
+        raise ValueError("got %d heights but %d found flags" % (len(heights), len(found)))
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64),
+                            np.asarray(heights, dtype=np.float64), side="right")
+    out = {name: [0, 0] for name in height_buckets(edges)}
+    names = height_buckets(edges)
+    for bucket, hit in zip(index, found):
+        out[names[bucket]][0] += int(bool(hit))
+        out[names[bucket]][1] += 1
+    return out
 
 
 def summarise(truth: Sequence[int], predicted: Sequence[int]) -> Dict:
@@ -200,46 +238,117 @@ def evaluate_voc_crops(classifier, data: str, framing: str = "live") -> Dict:
     return summary
 
 
-def evaluate_voc_detection(classifier, data: str, min_face_size: int = 20,
-                           threshold: float = 0.5) -> Dict:
-    """mAP@threshold of detector boxes labelled by the classifier against the VOC boxes.
+def evaluate_detection(detector, classifier, entries: Sequence, classes: Sequence[str] = LABELS,
+                       threshold: float = 0.5) -> Dict:
+    """Detector boxes labelled by the classifier against hand-drawn boxes (VocImage entries).
 
-    A detection's class is the classifier's label and its score is face score times the
-    label's probability; a face called ``incorrect`` counts for neither VOC class.
+    A detection's class is the classifier's label (what the robot acts on) and its score is
+    face score times the label's probability; a label outside ``classes`` counts for none.
+    Besides per-class AP and mAP over ``classes``: class-blind face recall, precision and
+    AP, recall by true face height, and the detector's seconds per image.
     """
-    from perception.classifier import crop_face
-    from perception.data import load_voc, read_rgb
-    from perception.detector import FaceDetector
+    import time
 
-    detector = FaceDetector(min_face_size=min_face_size)
+    from perception.classifier import crop_face
+    from perception.data import read_rgb
+
     detections: Dict[str, List] = {label: [] for label in LABELS}
     truths: Dict[str, Dict[int, List]] = {label: {} for label in LABELS}
     any_truth: Dict[int, List] = {}
     any_detection: List = []
-    for image_id, entry in enumerate(load_voc(data)):
+    seconds = 0.0
+    for image_id, entry in enumerate(entries):
         image = read_rgb(entry.path)
         for box, label in entry.boxes:
             truths[label].setdefault(image_id, []).append(box)
             any_truth.setdefault(image_id, []).append(box)
+        start = time.perf_counter()
         faces = detector.detect(image, color="rgb")
+        seconds += time.perf_counter() - start
         results = classifier.classify([crop_face(image, f.box) for f in faces])
         for face, result in zip(faces, results):
             detections[result.label].append((image_id, face.score * result.score, face.box))
             any_detection.append((image_id, face.score, face.box))
     per_class = {}
-    for label in ("masked", "unmasked"):
+    for label in classes:
         count = sum(len(v) for v in truths[label].values())
+        if count == 0:
+            continue
         matched = match_detections(detections[label], truths[label], threshold)
         scores = [d[1] for d in detections[label]]
         per_class[label] = {"ap": average_precision(scores, matched, count),
                             "detections": len(detections[label]), "truth_boxes": count}
+    if not per_class:
+        raise InputError("no true boxes of %s in the %d images" % (list(classes), len(entries)))
     found = match_detections(any_detection, any_truth, threshold)
     total = sum(len(v) for v in any_truth.values())
-    return {"iou_threshold": threshold, "per_class": per_class,
-            "map": float(np.mean([v["ap"] for v in per_class.values()])),
-            "faces_found": int(sum(found)), "faces_total": total,
-            "incorrect_detections": len(detections["incorrect"]),
-            "face_ap": average_precision([d[1] for d in any_detection], found, total)}
+    seen = found_truths(any_detection, any_truth, threshold)
+    heights = [box[3] - box[1] for image_id in sorted(any_truth) for box in any_truth[image_id]]
+    hits = [hit for image_id in sorted(any_truth) for hit in seen[image_id]]
+    out = {"iou_threshold": threshold, "images": len(entries), "per_class": per_class,
+           "map": float(np.mean([v["ap"] for v in per_class.values()])),
+           "faces_found": int(sum(found)), "faces_total": total,
+           "face_precision": float(sum(found)) / len(found) if found else 0.0,
+           "incorrect_detections": len(detections["incorrect"]),
+           "face_ap": average_precision([d[1] for d in any_detection], found, total),
+           "recall_by_height": recall_by_height(heights, hits),
+           "seconds_per_image": seconds / max(1, len(entries))}
+    if "masked" in per_class and "unmasked" in per_class:
+        out["map_masked_unmasked"] = (per_class["masked"]["ap"] + per_class["unmasked"]["ap"]) / 2
+    return out
+
+
+def evaluate_voc_detection(classifier, data: str, min_face_size: int = 20,
+                           threshold: float = 0.5) -> Dict:
+    """mAP@threshold of MTCNN boxes labelled by the classifier against the VOC boxes (two
+    classes: a face called ``incorrect`` counts for neither)."""
+    from perception.data import load_voc
+    from perception.detector import FaceDetector
+
+    return evaluate_detection(FaceDetector(min_face_size=min_face_size), classifier,
+                              load_voc(data), ("masked", "unmasked"), threshold)
+
+
+#: Detectors compared on the Kaggle test split: "name" or "name:upscale".
+KAGGLE_DETECTORS = ("mtcnn", "centerface", "centerface:2")
+
+
+def parse_detector(text: str) -> Tuple[str, float]:
+    """'centerface:2' -> ('centerface', 2.0); 'mtcnn' -> ('mtcnn', 1.0)."""
+    from perception.detector import DETECTORS
+
+    name, _, upscale = text.partition(":")
+    if name not in DETECTORS:
+        raise InputError("unknown detector %r; choose one of: %s" % (name, ", ".join(DETECTORS)))
+    try:
+        return name, float(upscale) if upscale else 1.0
+    except ValueError:
+        raise InputError("%r: the upscale after ':' must be a number" % text) from None
+
+
+def evaluate_kaggle_detection(classifier, data: str, detectors: Sequence[str] = KAGGLE_DETECTORS,
+                              min_face_size: int = 20, threshold: float = 0.5,
+                              split_file: Optional[str] = None) -> Dict:
+    """Detection + classification on the Kaggle test split, once per detector setting.
+
+    MTCNN runs at ``min_face_size``; CenterFace keeps every face size (its speed does not
+    depend on it).
+    """
+    from perception.detector import FaceDetector
+    from perception.kaggle import TEST_SPLIT_FILE, load_kaggle, load_test_split
+
+    entries = load_kaggle(data, load_test_split(split_file or TEST_SPLIT_FILE))
+    out = {}
+    for text in detectors:
+        name, upscale = parse_detector(text)
+        detector = FaceDetector(min_face_size=min_face_size if name == "mtcnn" else None,
+                                backend=name, upscale=upscale)
+        result = evaluate_detection(detector, classifier, entries, LABELS, threshold)
+        result["detector"] = {"backend": name, "upscale": upscale,
+                              "min_face_size": detector.min_face_size,
+                              "min_score": detector.min_score}
+        out[text] = result
+    return out
 
 
 def _classify(classifier, crops: Sequence[np.ndarray], batch: int = 64) -> List:
@@ -300,7 +409,42 @@ def format_report(report: Dict) -> str:
                      % (det["map"], det["faces_found"], det["faces_total"], det["face_ap"],
                         det["incorrect_detections"]))
         parts.append("\n".join(lines))
+    if "kaggle_detection" in report:
+        parts.append(format_kaggle(report["kaggle_detection"]))
     return "\n\n".join(parts)
+
+
+def _setting_name(result: Dict) -> str:
+    det = result["detector"]
+    if det["backend"] == "mtcnn":
+        return "mtcnn, min face %d" % det["min_face_size"]
+    return "centerface" + (", %gx upscale" % det["upscale"] if det["upscale"] != 1.0 else "")
+
+
+def format_kaggle(results: Dict) -> str:
+    """The detectors side by side: APs, mAPs, face recall/precision, recall by face height."""
+    first = next(iter(results.values()))
+    lines = ["== (d) mask-detection-kaggle test split (%d photos, %d faces), detection + "
+             "classification, IoU >= %.2f, VOC all-point AP"
+             % (first["images"], first["faces_total"], first["iou_threshold"])]
+    head = "  %-26s" % "detector"
+    lines.append(head + "".join("%10s" % c for c in ("AP masked", "AP unmask", "AP incorr",
+                                                     "mAP", "mAP m/u", "recall", "precision",
+                                                     "s/image")))
+    for result in results.values():
+        values = [result["per_class"].get(label, {}).get("ap", float("nan")) for label in LABELS]
+        values += [result["map"], result.get("map_masked_unmasked", float("nan")),
+                   result["faces_found"] / float(result["faces_total"]), result["face_precision"]]
+        lines.append("  %-26s" % _setting_name(result) + "".join("%10.4f" % v for v in values)
+                     + "%10.3f" % result["seconds_per_image"])
+    buckets = list(first["recall_by_height"])
+    lines.append("  face recall by true face height, px (found/faces):")
+    lines.append(head + "".join("%15s" % b for b in buckets))
+    for result in results.values():
+        cells = ["%.3f (%d/%d)" % (hit / float(n) if n else float("nan"), hit, n)
+                 for hit, n in result["recall_by_height"].values()]
+        lines.append("  %-26s" % _setting_name(result) + "".join("%15s" % c for c in cells))
+    return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -317,15 +461,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="split seed (default: the one the weights were trained with)")
     parser.add_argument("--min-face-size", type=int, default=20,
-                        help="MTCNN smallest face for (c), px")
-    parser.add_argument("--sets", default="test,voc,map",
-                        help="comma list of test, voc, map (default all)")
+                        help="MTCNN smallest face for (c) and (d), px")
+    parser.add_argument("--sets", default="test,voc,map,kaggle",
+                        help="comma list of test, voc, map, kaggle (default all)")
+    parser.add_argument("--detectors", default=",".join(KAGGLE_DETECTORS),
+                        help="kaggle: detectors to compare, name or name:upscale "
+                             "(default %(default)s)")
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR)
     args = parser.parse_args(argv)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    unknown = [s for s in sets if s not in ("test", "voc", "map")]
+    unknown = [s for s in sets if s not in ("test", "voc", "map", "kaggle")]
     if unknown or not sets:
-        parser.error("--sets takes test, voc and/or map, got %r" % args.sets)
+        parser.error("--sets takes test, voc, map and/or kaggle, got %r" % args.sets)
     try:
         classifier = MaskClassifier(args.weights)
         seed = args.seed
@@ -340,6 +487,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if "map" in sets:
             report["voc_detection"] = evaluate_voc_detection(classifier, args.data,
                                                              args.min_face_size)
+        if "kaggle" in sets:
+            detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
+            report["kaggle_detection"] = evaluate_kaggle_detection(
+                classifier, args.data, detectors, args.min_face_size)
     except InputError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from perception.evaluate import (alert_decision_accuracy, average_precision, balanced_accuracy,
-                                 confusion_matrix, iou, match_detections, precision_recall,
-                                 summarise)
+                                 confusion_matrix, evaluate_detection, format_kaggle,
+                                 found_truths, height_buckets, iou, match_detections,
+                                 parse_detector, precision_recall, recall_by_height, summarise)
+from perception.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -70,6 +72,71 @@ def test_iou_and_greedy_matching():
     detections = [(0, 0.6, (0, 0, 10, 10)), (0, 0.9, (1, 0, 11, 10)), (1, 0.99, (0, 0, 10, 10))]
     # the best-scored overlapping box takes the truth; the duplicate and the other image miss
     assert match_detections(detections, truths, 0.5) == [False, True, False]
+
+
+def test_recall_by_height_puts_each_face_in_its_bucket_edges_included_above():
+    heights = [5, 15.9, 16, 23.9, 24, 31, 32, 47.9, 48, 200]
+    found = [True, False, True, True, False, False, True, True, True, False]
+    assert height_buckets() == ["<16", "16-24", "24-32", "32-48", ">=48"]
+    assert recall_by_height(heights, found) == {"<16": [1, 2], "16-24": [2, 2],
+                                                "24-32": [0, 2], "32-48": [2, 2],
+                                                ">=48": [1, 2]}
+    assert recall_by_height([], []) == dict.fromkeys(height_buckets(), [0, 0])
+    with pytest.raises(ValueError):
+        recall_by_height([10, 20], [True])
+
+
+def test_found_truths_marks_the_true_boxes_the_detections_took():
+    truths = {0: [(0, 0, 10, 10), (20, 0, 30, 10)], 1: [(0, 0, 10, 10)]}
+    detections = [(0, 0.9, (1, 0, 11, 10)), (0, 0.8, (0, 0, 10, 10)), (1, 0.7, (50, 50, 60, 60))]
+    assert found_truths(detections, truths) == {0: [True, False], 1: [False]}
+
+
+def test_parse_detector_names_the_choices():
+    assert parse_detector("centerface:2") == ("centerface", 2.0)
+    assert parse_detector("mtcnn") == ("mtcnn", 1.0)
+    with pytest.raises(InputError) as info:
+        parse_detector("yolo:2")
+    assert "yolo" in str(info.value) and "mtcnn, centerface" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["mtcnn", "centerface"])
+def test_detection_metrics_on_a_hand_labelled_photo_and_its_small_copy(tmp_path, backend,
+                                                                       classifier):
+    """The astronaut's face, drawn by hand, at full size and at a sixth (a 19 px face); a
+    box on the flag is a face that is not there: it can never be found."""
+    import cv2
+    import skimage.data
+
+    from perception.data import VocImage
+    from perception.detector import FaceDetector
+
+    image = skimage.data.astronaut()
+    small = cv2.resize(image, (85, 85), interpolation=cv2.INTER_AREA)
+    paths = [str(tmp_path / "big.png"), str(tmp_path / "small.png")]
+    for path, rgb in zip(paths, (image, small)):
+        cv2.imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1]))
+    face, flag = (180, 60, 268, 176), (390, 30, 470, 110)
+    entries = [VocImage(paths[0], ((face, "unmasked"), (flag, "masked"))),
+               VocImage(paths[1], ((tuple(v / 6.0 for v in face), "unmasked"),))]
+    options = {"mtcnn": {"min_face_size": 12},
+               "centerface": {"min_face_size": None, "upscale": 3.0}}[backend]
+    result = evaluate_detection(FaceDetector(backend=backend, **options), classifier, entries)
+    assert result["images"] == 2 and result["faces_total"] == 3
+    assert result["per_class"]["masked"]["ap"] == 0.0
+    assert result["recall_by_height"][">=48"] == [1, 2]
+    assert result["recall_by_height"]["16-24"] == [1, 1] and result["faces_found"] == 2
+    assert result["face_precision"] == 1.0 and result["seconds_per_image"] > 0
+    # both faces found first; the small one may be called masked: AP 0.5 then, else 1.0
+    assert result["per_class"]["unmasked"]["ap"] >= 0.5
+    assert set(result["per_class"]) == {"masked", "unmasked"}  # no true incorrect box
+    assert result["map"] == pytest.approx(np.mean([result["per_class"][c]["ap"]
+                                                   for c in ("masked", "unmasked")]))
+    assert result["map_masked_unmasked"] == pytest.approx(result["map"])
+    result["detector"] = {"backend": backend, "upscale": options.get("upscale", 1.0),
+                          "min_face_size": 12, "min_score": 0.5}
+    table = format_kaggle({backend: result})
+    assert "(2 photos, 3 faces)" in table and "1/2" in table
 
 
 def _fixture_crops():

@@ -1,0 +1,101 @@
+"""The Kaggle crowd set's loader and its fixed test split: determinism, exclusion of photos
+that also occur in mask-classification, and the committed split file."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import datasets_dir
+from perception.errors import InputError
+from perception.kaggle import (TEST_SPLIT_FILE, choose_test_split, find_overlaps, load_kaggle,
+                               load_test_split, write_test_split)
+
+NAMES = ["maksssksksss%d.jpg" % i for i in range(100)]
+
+
+def test_the_split_is_a_fixed_fifth_whatever_the_order_of_the_names():
+    split = choose_test_split(NAMES)
+    assert len(split) == 20 and split == sorted(split) and set(split) <= set(NAMES)
+    assert choose_test_split(list(reversed(NAMES))) == split
+    assert choose_test_split(NAMES, seed=1) != split
+    assert len(choose_test_split(NAMES, fraction=0.5)) == 50
+
+
+def test_excluding_a_photo_takes_out_only_that_photo():
+    split = choose_test_split(NAMES)
+    assert choose_test_split(NAMES, exclude=[split[3], "not_there.jpg"]) == \
+        split[:3] + split[4:]
+    with pytest.raises(ValueError):
+        choose_test_split(NAMES, fraction=1.0)
+
+
+def _write(path, rgb):
+    import cv2
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(path, np.ascontiguousarray(rgb[:, :, ::-1]),
+                       [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return path
+
+
+def test_overlaps_are_resized_or_mirrored_copies_and_nothing_else(tmp_path):
+    import cv2
+    from skimage import data
+
+    photos = {name: getattr(data, name)() for name in ("astronaut", "coffee", "chelsea",
+                                                       "rocket")}
+    ours = [_write(str(tmp_path / "k" / (n + ".jpg")), p) for n, p in photos.items()]
+    coffee = cv2.resize(photos["coffee"], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    theirs = [_write(str(tmp_path / "c" / "coffee_small.jpg"), coffee),
+              _write(str(tmp_path / "c" / "cat_mirrored.jpg"), photos["chelsea"][:, ::-1]),
+              _write(str(tmp_path / "c" / "camera.jpg"),
+                     np.stack([data.camera()] * 3, axis=-1))]
+    overlaps = find_overlaps(ours, theirs)
+    assert {os.path.basename(k): os.path.basename(v) for k, v in overlaps.items()} == \
+        {"coffee.jpg": "coffee_small.jpg", "chelsea.jpg": "cat_mirrored.jpg"}
+
+
+def _annotation(name, objects):
+    boxes = "".join("<object><name>%s</name><bndbox><xmin>%d</xmin><ymin>%d</ymin>"
+                    "<xmax>%d</xmax><ymax>%d</ymax></bndbox></object>" % ((label,) + box)
+                    for label, box in objects)
+    return "<annotation><filename>%s</filename>%s</annotation>" % (name, boxes)
+
+
+def test_load_kaggle_maps_the_three_classes_and_picks_the_split(tmp_path):
+    root = tmp_path / "mask-detection-kaggle"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for i, label in enumerate(("with_mask", "without_mask", "mask_weared_incorrect")):
+        (root / "images" / ("maksssksksss%d.jpg" % i)).write_bytes(b"")
+        (root / "annotations" / ("maksssksksss%d.xml" % i)).write_text(
+            _annotation("maksssksksss%d.jpg" % i, [(label, (1, 2, 30, 40))]))
+    entries = load_kaggle(str(tmp_path))
+    assert [e.boxes for e in entries] == [(((1.0, 2.0, 30.0, 40.0), label),) for label in
+                                          ("masked", "unmasked", "incorrect")]
+    assert [os.path.basename(e.path) for e in load_kaggle(str(tmp_path),
+                                                          ["maksssksksss1.jpg"])] == \
+        ["maksssksksss1.jpg"]
+    with pytest.raises(InputError):
+        load_kaggle(str(tmp_path), ["maksssksksss7.jpg"])
+    (root / "annotations" / "maksssksksss0.xml").write_text(
+        _annotation("maksssksksss0.jpg", [("helmet", (1, 2, 3, 4))]))
+    with pytest.raises(InputError) as info:
+        load_kaggle(str(tmp_path))
+    assert "helmet" in str(info.value)
+
+
+def test_a_missing_split_file_says_how_to_make_it(tmp_path):
+    with pytest.raises(InputError) as info:
+        load_test_split(str(tmp_path / "split.txt"))
+    assert "split.txt" in str(info.value) and "perception.kaggle" in str(info.value)
+
+
+@pytest.mark.dataset
+def test_the_committed_split_is_the_one_the_data_gives(tmp_path):
+    made = write_test_split(datasets_dir(), str(tmp_path / "split.txt"))
+    with open(TEST_SPLIT_FILE, encoding="utf-8") as committed:
+        assert committed.read() == (tmp_path / "split.txt").read_text()
+    assert load_test_split() == made and 150 <= len(made) <= 175
