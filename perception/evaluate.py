@@ -428,22 +428,22 @@ def format_kaggle(results: Dict) -> str:
              "classification, IoU >= %.2f, VOC all-point AP"
              % (first["images"], first["faces_total"], first["iou_threshold"])]
     head = "  %-26s" % "detector"
-    lines.append(head + "".join("%10s" % c for c in ("AP masked", "AP unmask", "AP incorr",
-                                                     "mAP", "mAP m/u", "recall", "precision",
-                                                     "s/image")))
+    lines.append(head + "".join("%13s" % c for c in ("AP masked", "AP unmasked",
+                                                     "AP incorrect", "mAP", "mAP m/u",
+                                                     "recall", "precision", "s/image")))
     for result in results.values():
         values = [result["per_class"].get(label, {}).get("ap", float("nan")) for label in LABELS]
         values += [result["map"], result.get("map_masked_unmasked", float("nan")),
                    result["faces_found"] / float(result["faces_total"]), result["face_precision"]]
-        lines.append("  %-26s" % _setting_name(result) + "".join("%10.4f" % v for v in values)
-                     + "%10.3f" % result["seconds_per_image"])
+        lines.append("  %-26s" % _setting_name(result) + "".join("%13.4f" % v for v in values)
+                     + "%13.3f" % result["seconds_per_image"])
     buckets = list(first["recall_by_height"])
     lines.append("  face recall by true face height, px (found/faces):")
-    lines.append(head + "".join("%15s" % b for b in buckets))
+    lines.append(head + "".join("%17s" % b for b in buckets))
     for result in results.values():
         cells = ["%.3f (%d/%d)" % (hit / float(n) if n else float("nan"), hit, n)
                  for hit, n in result["recall_by_height"].values()]
-        lines.append("  %-26s" % _setting_name(result) + "".join("%15s" % c for c in cells))
+        lines.append("  %-26s" % _setting_name(result) + "".join("%17s" % c for c in cells))
     return "\n".join(lines)
 
 
