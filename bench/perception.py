@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Speed benchmark: FramePipeline against MTCNN + classifier on every frame.
+"""Speed benchmark: FramePipeline against detector + classifier on every frame, per detector.
 
-    python3 bench/perception.py [--frames 150] [--video /tmp/mask_patrol_bench.mp4]
+    python3 bench/perception.py [--frames 150] [--detectors mtcnn,centerface]
 
 Builds a 640x480 video of four real faces from tests/fixtures (two masked, two unmasked)
 moving over a wall, writes it as MP4, reads it back and feeds every decoded frame to both
 contenders in ONE process, interleaved frame by frame so that both see the same load from
-whatever else runs on the machine. Reports fps of each, their ratio, per-stage latency
-(median / p95), peak memory, how many ground-truth faces each found, and whether both
-flag the same persons as unmasked. The last line is ``ratio=<pipeline fps / naive fps>``.
+whatever else runs on the machine; once per detector (MTCNN, CenterFace), each against the
+naive loop with the same detector. Reports fps of each, their ratio, per-stage latency
+(median / p95), the detector's per-frame latency, peak memory, how many ground-truth faces
+each found, and whether both flag the same persons as unmasked. The last line is
+``ratio=<pipeline fps / naive fps>`` for the first detector (the pipeline's default).
 
 Timings on a shared 2-core machine are noisy: compare runs, never assert on them.
 """
@@ -124,7 +126,7 @@ def read_frames(path: str):
 
 # -- the contenders ------------------------------------------------------------------------
 class Naive:
-    """What a first version does: MTCNN and the classifier on every frame."""
+    """What a first version does: the detector and the classifier on every frame."""
 
     def __init__(self, detector, classifier) -> None:
         self.detector, self.classifier = detector, classifier
@@ -192,37 +194,21 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=150, help="video length (default 150)")
-    parser.add_argument("--video", default="/tmp/mask_patrol_bench.mp4",
-                        help="where to write the benchmark video")
-    parser.add_argument("--detect-every", type=int, default=5)
-    parser.add_argument("--scale", type=float, default=0.5)
-    parser.add_argument("--min-face-size", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch/OpenCV threads (default 1, see DESIGN.md)")
-    parser.add_argument("--weights", default=None, help="classifier weights")
-    parser.add_argument("--annotated", default=None,
-                        help="also write the pipeline's annotated video here")
-    args = parser.parse_args(argv)
-
+def contest(args, truth, detector: str) -> float:
+    """Naive against the pipeline, both with ``detector``, interleaved frame by frame; prints
+    their fps, stage latencies and scores, and returns the fps ratio."""
     from perception.detector import FaceDetector
-    from perception.pipeline import FramePipeline, set_threads
+    from perception.pipeline import FramePipeline
 
-    set_threads(args.threads)
-    truth = build_scene(args.video, args.frames)
-    print("video: %s, %d frames %dx%d, %d people (%s)"
-          % (args.video, len(truth), WIDTH, HEIGHT, len(PEOPLE),
-             ", ".join(label for _, label in PEOPLE)))
     pipeline = FramePipeline.default(weights_path=args.weights, detect_every=args.detect_every,
                                      scale=args.scale, min_face_size=args.min_face_size,
-                                     num_threads=args.threads)
-    naive = Naive(FaceDetector(min_face_size=args.min_face_size), pipeline.classifier)
-    print("weights: %s" % pipeline.classifier.weights_path)
-    print("threads: %d, naive: MTCNN(min %d px, full frame) + classifier every frame; "
+                                     num_threads=args.threads, detector=detector)
+    naive = Naive(FaceDetector(min_face_size=args.min_face_size, backend=detector),
+                  pipeline.classifier)
+    print("\n-- detector %s\nweights: %s" % (detector, pipeline.classifier.weights_path))
+    print("threads: %d, naive: %s(min %d px, full frame) + classifier every frame; "
           "pipeline: detect every %d on a x%.2f frame, KCF between"
-          % (args.threads, args.min_face_size, args.detect_every, args.scale))
+          % (args.threads, detector, args.min_face_size, args.detect_every, args.scale))
     memory_before = peak_mb()
 
     first = next(read_frames(args.video))
@@ -254,7 +240,8 @@ def main(argv=None) -> int:
             from perception.video import open_video_writer
 
             if annotated is None:
-                annotated = open_video_writer(args.annotated, 30.0, (WIDTH, HEIGHT))
+                path = args.annotated.replace(".mp4", "_%s.mp4" % detector)
+                annotated = open_video_writer(path, 30.0, (WIDTH, HEIGHT))
             annotated.write(draw_tracks(frame, tracked.tracks))
     if annotated is not None:
         annotated.release()
@@ -274,7 +261,49 @@ def main(argv=None) -> int:
           % (truth_unmasked, "yes" if same else "NO"))
     print("peak memory (ru_maxrss): %.0f MB after loading models, %.0f MB after both runs"
           % (memory_before, peak_mb()))
-    print("ratio=%.2f" % (fps["pipeline"] / fps["naive"]))
+    detect_ms = [1000.0 * float(np.median(stages[name].get("detect", [0.0])))
+                 for name in contenders]
+    print("%s per-frame detection latency: median %.1f ms on the full frame, %.1f ms on the "
+          "pipeline's x%.2f frame" % (detector, detect_ms[0], detect_ms[1], args.scale))
+    ratio = fps["pipeline"] / fps["naive"]
+    print("ratio[%s]=%.2f" % (detector, ratio))
+    return ratio
+
+
+def main(argv=None) -> int:
+    from perception.detector import DETECTORS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=150, help="video length (default 150)")
+    parser.add_argument("--video", default="/tmp/mask_patrol_bench.mp4",
+                        help="where to write the benchmark video")
+    parser.add_argument("--detect-every", type=int, default=5)
+    parser.add_argument("--scale", type=float, default=0.5)
+    parser.add_argument("--min-face-size", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch/OpenCV threads (default 1, see DESIGN.md)")
+    parser.add_argument("--weights", default=None, help="classifier weights")
+    parser.add_argument("--detectors", default=",".join(DETECTORS),
+                        help="detectors to run, in turn (default %(default)s; the last line's "
+                             "ratio is the first one's)")
+    parser.add_argument("--annotated", default=None,
+                        help="also write the pipeline's annotated video here (one per "
+                             "detector: NAME_<detector>.mp4)")
+    args = parser.parse_args(argv)
+    detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    unknown = [d for d in detectors if d not in DETECTORS]
+    if unknown or not detectors:
+        parser.error("--detectors takes %s, got %r" % (", ".join(DETECTORS), args.detectors))
+
+    from perception.pipeline import set_threads
+
+    set_threads(args.threads)
+    truth = build_scene(args.video, args.frames)
+    print("video: %s, %d frames %dx%d, %d people (%s)"
+          % (args.video, len(truth), WIDTH, HEIGHT, len(PEOPLE),
+             ", ".join(label for _, label in PEOPLE)))
+    ratios = [contest(args, truth, detector) for detector in detectors]
+    print("ratio=%.2f" % ratios[0])
     return 0
 
 
