@@ -3,8 +3,8 @@
 The robot's values live in the ROS package's ``config/patrol.yaml`` (the one settings file
 every launch file loads; behaviors.settings reads it). The defaults here are those values
 (tests/test_settings.py checks it), so tests that build a Config and ``create_root()``
-with no arguments see the robot's numbers. Validation happens at construction, so a typo'd gain fails at start-up with the
-field's name instead of as a runaway robot later.
+with no arguments see the robot's numbers. Validation happens at construction, so a
+typo'd gain fails at start-up with the field's name instead of as a runaway robot later.
 """
 from __future__ import annotations
 

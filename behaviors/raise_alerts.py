@@ -120,9 +120,13 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
             _log.info("alert for track %d after %d detections: p(%s) = (%s)",
                       track.track_id, track.hits, ", ".join(LABELS),
                       ", ".join("%.2f" % p for p in track.probabilities))
+            # Everyone else in the picture who raised no alert is a bystander: the store
+            # blurs their faces in the frame snapshot.
+            bystanders = tuple(t.box for t in output.result.tracks
+                               if t.track_id != track.track_id and not people.is_known(t.track_id))
             event = AlertEvent(stamp=now, track=dataclasses.replace(track),
                                frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
-                               robot_pose=pose)
+                               robot_pose=pose, other_boxes=bystanders)
             if self.alert_sink is None:
                 _log.warning("no alert sink: alert for track %d (%s) is not stored",
                              track.track_id, track.label)

@@ -7,7 +7,8 @@ library. ``read_settings`` splits a parameter mapping three ways:
 
 - ``PerceptionSettings``: how the frame pipeline is built (detector, scale, ...);
 - ``behaviors.config.Config``: every number of the behaviour tree;
-- ``NodeSettings``: what a launch file owns: the route, the output folder, the topics.
+- ``NodeSettings``: what a launch file owns (the route, the output folder, the topics) and
+  how the node keeps face data (retention, blurring bystanders).
 
 Any other key stops the node at start-up with its name: a misspelt setting must never
 silently keep a default.
@@ -77,10 +78,19 @@ class NodeSettings:
     snapshot_dir: str = ""
     #: Event log, JSON lines ("" = events.jsonl beside the alert store).
     event_log: str = ""
+    #: Days an alert's face and frame snapshots are kept; older ones are purged (recorded
+    #: in the store's events) when the node starts. 0 keeps them forever.
+    retention_days: float = 30.0
+    #: Blur the faces that raised no alert in frame snapshots and in the annotated camera
+    #: topic (and so the recorded video). Turn off only to debug perception.
+    blur_bystanders: bool = True
 
 
 PERCEPTION_KEYS = tuple(f.name for f in fields(PerceptionSettings))
 NODE_KEYS = tuple(f.name for f in fields(NodeSettings))
+#: The node's settings that are the same wherever it runs, so they live in the settings
+#: file; the other NODE_KEYS are what a launch file owns.
+FACE_DATA_KEYS = ("retention_days", "blur_bystanders")
 TREE_KEYS = tuple(f.name for f in fields(Config) if f.name != "waypoints")
 
 
@@ -119,6 +129,9 @@ def read_settings(params: Mapping[str, Any], base: Optional[Mapping[str, Any]] =
                          "launch file's own %s" % (", ".join(unknown), SETTINGS_FILE,
                                                    ", ".join(NODE_KEYS)))
     node = NodeSettings(**{k: values[k] for k in NODE_KEYS if k in values})
+    if isinstance(node.blur_bystanders, str) or isinstance(node.compressed, str):
+        raise ValueError("blur_bystanders and compressed must be true or false, got %r, %r"
+                         % (node.blur_bystanders, node.compressed))
     perception = PerceptionSettings(**{k: values[k] for k in PERCEPTION_KEYS if k in values})
     tree: Dict[str, Any] = {k: values[k] for k in TREE_KEYS if k in values}
     if node.waypoints:

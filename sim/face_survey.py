@@ -62,11 +62,18 @@ class FaceView:
 
 
 def patrol_pipeline(weights_path: Optional[str] = None):
-    """The FramePipeline as patrol_sim.launch configures patrol_node (full-size detection,
-    faces from 20 px), so the survey sees what the robot's classifier sees."""
-    from perception.pipeline import FramePipeline
+    """The FramePipeline that patrol_node builds from the settings file (config/patrol.yaml),
+    so the survey sees what the robot's classifier sees; ``weights_path`` replaces only the
+    classifier, to survey candidate weights."""
+    import dataclasses
 
-    return FramePipeline.default(weights_path=weights_path, min_face_size=20, scale=1.0)
+    from behaviors.settings import PERCEPTION_KEYS, PerceptionSettings, load_settings_file
+
+    settings = load_settings_file()
+    perception = PerceptionSettings(**{k: settings[k] for k in PERCEPTION_KEYS})
+    if weights_path:
+        perception = dataclasses.replace(perception, weights=weights_path)
+    return perception.build_pipeline()
 
 
 def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,

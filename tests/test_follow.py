@@ -346,3 +346,17 @@ def test_a_face_too_small_to_judge_raises_no_alert_until_it_comes_closer():
     h.see([make_track(4, box=near)])
     h.tick()
     assert len(h.alerts) == 1 and h.tip() == "Servo To Face"
+
+
+def test_an_alert_names_the_bystanders_in_its_frame_for_blurring():
+    h = TreeHarness(CONFIG)
+    masked = make_track(5, label="masked", box=(40.0, 200.0, 80.0, 240.0))
+    h.see([make_track(4, box=SMALL_FACE_RIGHT), masked])
+    h.tick()
+    assert [e.track.track_id for e in h.alerts] == [4]
+    assert h.alerts[0].other_boxes == (masked.box,)
+    # a second unmasked person: the first, already alerted, is no bystander of this alert
+    h.see([make_track(4, box=SMALL_FACE_RIGHT), masked, make_track(6, box=FACE_BOX)])
+    h.tick()
+    assert [e.track.track_id for e in h.alerts] == [4, 6]
+    assert h.alerts[1].other_boxes == (masked.box,)

@@ -163,3 +163,31 @@ def test_compressed_camera_images_work_when_configured(tmp_path):
         start_camera(graph, out, UNMASKED, compressed=True)
         alerts = wait_for(lambda: alerts_in(out), 90, "an alert from JPEG frames", graph)
     assert alerts[0].label in ("unmasked", "incorrect")
+
+
+def test_start_up_purges_old_snapshots_and_camera_info_sets_the_field_of_view(tmp_path):
+    from behaviors.alerts import AlertStore, read_events
+    from tree_harness import FACE_BOX, real_frame
+
+    out = str(tmp_path)
+    db = os.path.join(out, "alerts.sqlite")
+    with AlertStore(db, world="test") as store:  # an alert from an earlier run
+        old = store.get(store.record(5.0, 1, "unmasked", 0.9, FACE_BOX, real_frame()))
+    assert os.path.exists(old.face_path) and os.path.exists(old.frame_path)
+    time.sleep(1.5)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        # 1e-5 days is 0.86 s: the earlier alert is older than that
+        start_patrol(graph, out, ["_retention_days:=0.00001"])
+        graph.spawn(["rostopic", "pub", "-l", "camera/camera_info", "sensor_msgs/CameraInfo",
+                     "{width: 640, height: 480, K: [400.0, 0, 320, 0, 400.0, 240, 0, 0, 1]}"],
+                    "camera_info")
+        wait_for(lambda: "from camera_info" in graph.log_text("patrol_node"), 90,
+                 "the field of view from camera_info", graph)
+        log = graph.log_text("patrol_node")
+    assert "1 alert(s) had their snapshots purged" in log, log[-2000:]
+    # 2 * atan(320 / 400)
+    assert "camera field of view 1.3495 rad from camera_info (width 640, fx 400.0)" in log
+    assert not os.path.exists(old.face_path) and not os.path.exists(old.frame_path)
+    purge = [e for e in read_events(db) if e.kind == "purge"]
+    assert [(e.alert_id, e.actor) for e in purge] == [(old.id, "patrol_node")]
+    assert "retention_days" in purge[0].note

@@ -7,20 +7,24 @@ from dataclasses import fields
 import pytest
 
 from behaviors.config import Config
-from behaviors.settings import (NODE_KEYS, PERCEPTION_KEYS, SETTINGS_FILE, TREE_KEYS,
-                                PerceptionSettings, load_settings_file, read_settings)
+from behaviors.settings import (FACE_DATA_KEYS, NODE_KEYS, PERCEPTION_KEYS, SETTINGS_FILE,
+                                TREE_KEYS, NodeSettings, PerceptionSettings,
+                                load_settings_file, read_settings)
 from perception.errors import InputError
 
 
 def test_the_settings_file_holds_every_setting_and_the_libraries_defaults_are_its_values():
     settings = load_settings_file(SETTINGS_FILE)
-    assert set(settings) == set(PERCEPTION_KEYS) | set(TREE_KEYS)
+    assert set(settings) == set(PERCEPTION_KEYS) | set(TREE_KEYS) | set(FACE_DATA_KEYS)
     # create_root() and the unit tests use the dataclasses' defaults: they are the robot's.
     config = Config()
     assert {k: getattr(config, k) for k in TREE_KEYS} == {k: settings[k] for k in TREE_KEYS}
     perception = PerceptionSettings()
     assert {f.name: getattr(perception, f.name) for f in fields(PerceptionSettings)} == {
         k: settings[k] for k in PERCEPTION_KEYS}
+    node = NodeSettings()
+    assert {k: getattr(node, k) for k in FACE_DATA_KEYS} == {
+        k: settings[k] for k in FACE_DATA_KEYS}
 
 
 def test_parameters_override_the_file_and_split_into_tree_perception_and_node(tmp_path):
@@ -48,6 +52,7 @@ def test_a_scenario_gives_the_route_of_its_world():
     ({"detect_every": 0}, "detect_every"),
     ({"min_face_size": "big"}, "min_face_size"),
     ({"cooldown_s": -1.0}, "cooldown_s"),
+    ({"blur_bystanders": "no"}, "blur_bystanders"),
 ])
 def test_bad_settings_stop_start_up_with_their_name(params, words):
     with pytest.raises(ValueError, match=words):
@@ -63,5 +68,5 @@ def test_an_unreadable_or_malformed_settings_file_is_named(tmp_path):
         load_settings_file(str(bad))
 
 
-def test_node_keys_are_not_settings_of_the_file():
-    assert not set(NODE_KEYS) & set(load_settings_file())
+def test_only_the_face_data_settings_of_the_node_are_in_the_file():
+    assert set(NODE_KEYS) & set(load_settings_file()) == set(FACE_DATA_KEYS)

@@ -28,7 +28,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, String
 
 from behaviors import ros_io
-from behaviors.alerts import DEFAULT_DB, AlertRecord, AlertStore, AlertWriter
+from behaviors import blackboard_keys as keys
+from behaviors.alerts import DEFAULT_DB, AlertRecord, AlertStore, AlertWriter, apply_retention
 from behaviors.event_log import EventLog
 from behaviors.gather import Inbox
 from behaviors.settings import SETTINGS_FILE, load_settings_file, read_settings
@@ -61,6 +62,22 @@ def alert_message(record: AlertRecord) -> MaskAlert:
     return msg
 
 
+def annotated_frame(output: Any, people: Any, blur_bystanders: bool) -> Any:
+    """The camera frame of a perception result with every face boxed and labelled (a new
+    array); with ``blur_bystanders``, the faces of people who raised no alert (that the
+    PersonRegistry ``people`` does not know) are blurred first."""
+    from perception.drawing import draw_result
+
+    frame = output.frame_bgr.copy()
+    if blur_bystanders:
+        from perception.privacy import blur_bystanders as blur
+
+        alerted = [t.track_id for t in output.result.tracks
+                   if people is not None and people.is_known(t.track_id)]
+        frame = blur(frame, output.result.tracks, alerted)
+    return draw_result(frame, output.result)
+
+
 def settings_file() -> str:
     """This package's config/patrol.yaml, found the ROS way when the package is installed
     elsewhere than beside the libraries."""
@@ -81,7 +98,13 @@ class PatrolNode:
         self._pipeline = perception.build_pipeline(horizontal_fov=self.config.camera_hfov)
         self.camera_hfov: Optional[float] = None
         db = os.path.expanduser(node.alert_db or DEFAULT_DB)
-        self.store = AlertStore(db, node.snapshot_dir or None, world=node.scenario)
+        self.store = AlertStore(db, node.snapshot_dir or None, world=node.scenario,
+                                blur_bystanders=node.blur_bystanders)
+        purged = apply_retention(self.store, node.retention_days, actor="patrol_node")
+        rospy.loginfo("patrol_node: retention %s: %d alert(s) had their snapshots purged",
+                      "%g days" % node.retention_days if node.retention_days else "forever",
+                      len(purged))
+        self.blur_bystanders = node.blur_bystanders
         self.events = EventLog(node.event_log or os.path.join(os.path.dirname(db),
                                                               "events.jsonl"), rospy.get_time)
         self.alert_pub = rospy.Publisher("~alert", MaskAlert, queue_size=10, latch=True)
@@ -175,12 +198,12 @@ class PatrolNode:
         if output is None or output.frame_seq == self._last_seq:
             return
         self._last_seq = output.frame_seq
-        from perception.drawing import draw_result
-
         header = rospy.Header(stamp=rospy.Time.from_sec(output.stamp), frame_id=CAMERA_FRAME)
         self.det_pub.publish(ros_io.frame_result_to_msg(output.result, header))
         if self.annotated_pub.get_num_connections() > 0:
-            annotated = draw_result(output.frame_bgr.copy(), output.result)
+            # the recorded video comes from this topic
+            people = py_trees.blackboard.Blackboard.storage.get(keys.PEOPLE)
+            annotated = annotated_frame(output, people, self.blur_bystanders)
             self.annotated_pub.publish(bgr_to_image(annotated, header))
 
     def _publish_alert(self, record: AlertRecord, event) -> None:
