@@ -15,7 +15,8 @@ from perception.errors import InputError
 
 
 class ConstantRateVideoWriter:
-    """Writes BGR frames stamped in seconds to an MP4 (OpenCV 'mp4v') at ``fps``."""
+    """Writes BGR frames stamped in seconds to an MP4 (OpenCV 'mp4v') at ``fps``; the file
+    is created 0600 (and a folder it creates 0700)."""
 
     #: A gap longer than this (seconds) is not filled frame by frame: the run was paused.
     MAX_FILL_SECONDS = 5.0
@@ -37,7 +38,10 @@ class ConstantRateVideoWriter:
         if self._writer is None:
             height, width = frame_bgr.shape[:2]
             directory = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(directory, exist_ok=True)
+            # A camera video shows faces: readable by its owner only, like the snapshots.
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(self.path, 0o600)
             self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"),
                                            self.fps, (width, height))
             if not self._writer.isOpened():

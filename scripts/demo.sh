@@ -15,6 +15,8 @@ WORLD="${WORLD:-lobby}"
 DURATION="${DURATION:-$(python3 -c "from sim.scenario import load_scenario as l; print(l('$WORLD').time_limit)")}"
 OUT="${OUT:-$ROOT/out/demo}"
 RTF="${REAL_TIME_FACTOR:-1.0}"
+# The run's folder holds faces (snapshots, the camera video, the alert store): owner only.
+umask 077
 mkdir -p "$OUT"
 # A new run starts a new folder; an earlier run's alert store is kept beside it, never lost.
 if [ -e "$OUT/alerts.sqlite" ]; then
