@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from behaviors.control import Pose2D
 from conftest import fixture_paths, head_patch, paste, wall
 from rosgraph_harness import REPO, RosGraph, free_port
 from test_console import write_token
-from test_viewer import start_chromium, wait_for
+from test_viewer import save_screenshot, start_chromium, wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -186,16 +185,7 @@ def test_console_shows_a_live_alert_from_patrol_node_and_records_an_acknowledge(
             tools.close()
         console_log = graph.log_text("console")
     assert "Traceback" not in console_log and token not in console_log
-    png = tmp_path / "console.png"
-    png.write_bytes(shot)
-    target = os.environ.get("MASK_PATROL_CONSOLE_SCREENSHOT")
-    if target:
-        shutil.copyfile(str(png), target)
-    from PIL import Image
-
-    image = Image.open(str(png)).convert("RGB")
-    assert image.size == (1280, 800)
-    assert len(image.getcolors(maxcolors=1 << 20) or []) > 200, "the screenshot looks blank"
+    save_screenshot(shot, str(tmp_path / "console.png"), "MASK_PATROL_CONSOLE_SCREENSHOT", 200)
 
 
 def test_two_robots_in_their_namespaces_show_on_one_page(tmp_path):

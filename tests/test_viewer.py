@@ -274,17 +274,23 @@ def test_live_tree_from_ros_is_drawn_in_chromium(tmp_path):
             assert changed, "the second snapshot should differ from the first"
         finally:
             tools.close()
-    png = tmp_path / "viewer.png"
-    png.write_bytes(shot)
-    target = os.environ.get("MASK_PATROL_VIEWER_SCREENSHOT")
+    save_screenshot(shot, str(tmp_path / "viewer.png"), "MASK_PATROL_VIEWER_SCREENSHOT", 50)
+
+
+def save_screenshot(png: bytes, path: str, copy_to_env: str, min_colours: int) -> None:
+    """Write a 1280x800 screenshot, copy it where ``$copy_to_env`` says (to refresh the
+    README's picture), and fail when it looks blank (fewer than ``min_colours``)."""
+    with open(path, "wb") as handle:
+        handle.write(png)
+    target = os.environ.get(copy_to_env)
     if target:
-        shutil.copyfile(str(png), target)
+        shutil.copyfile(path, target)
     from PIL import Image
 
-    image = Image.open(str(png)).convert("RGB")
+    image = Image.open(path).convert("RGB")
     assert image.size == (1280, 800)
     colours = image.getcolors(maxcolors=1 << 20)
-    assert colours is not None and len(colours) > 50, "the screenshot looks blank"
+    assert colours is not None and len(colours) > min_colours, "the screenshot looks blank"
 
 
 def run_viewer(args: List[str], env: Optional[Dict[str, str]] = None,
