@@ -39,6 +39,11 @@ class PerceptionSettings:
     min_face_size: int = 20
     #: Frame scale for detection and KCF (boxes are always reported at full size).
     detect_scale: float = 1.0
+    #: The face detector (perception.detector.DETECTORS): "mtcnn" or "centerface".
+    detector: str = "mtcnn"
+    #: centerface only: enlarge the frame the detector sees (after detect_scale), to find
+    #: small faces.
+    detector_upscale: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, str):
@@ -51,6 +56,16 @@ class PerceptionSettings:
                 or not 0.05 <= self.detect_scale <= 1.0:
             raise ValueError("detect_scale must be a number in [0.05, 1], got %r"
                              % (self.detect_scale,))
+        from perception.detector import DETECTORS
+
+        if self.detector not in DETECTORS:
+            raise ValueError("detector must be one of %s, got %r"
+                             % (", ".join(DETECTORS), self.detector))
+        if isinstance(self.detector_upscale, bool) \
+                or not isinstance(self.detector_upscale, (int, float)) \
+                or not 1.0 <= self.detector_upscale <= 4.0:
+            raise ValueError("detector_upscale must be a number in [1, 4], got %r"
+                             % (self.detector_upscale,))
 
     def build_pipeline(self, horizontal_fov: Optional[float] = None) -> Any:
         """The pipeline these settings describe (loads the models: seconds)."""
@@ -59,7 +74,8 @@ class PerceptionSettings:
         return FramePipeline.default(weights_path=self.weights or None,
                                      detect_every=self.detect_every,
                                      min_face_size=self.min_face_size, scale=self.detect_scale,
-                                     horizontal_fov=horizontal_fov)
+                                     horizontal_fov=horizontal_fov, detector=self.detector,
+                                     detector_upscale=self.detector_upscale)
 
 
 @dataclass(frozen=True)

@@ -191,3 +191,14 @@ def test_start_up_purges_old_snapshots_and_camera_info_sets_the_field_of_view(tm
     purge = [e for e in read_events(db) if e.kind == "purge"]
     assert [(e.alert_id, e.actor) for e in purge] == [(old.id, "patrol_node")]
     assert "retention_days" in purge[0].note
+
+
+def test_an_unknown_detector_is_one_clear_error_naming_the_choices(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        node = start_patrol(graph, out, ["_detector:=yolo"])
+        node.wait(timeout=90)
+        log = graph.log_text("patrol_node")
+    assert node.returncode == 2, log[-2000:]
+    assert "detector must be one of mtcnn, centerface, got 'yolo'" in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]

@@ -53,6 +53,8 @@ def test_a_scenario_gives_the_route_of_its_world():
     ({"min_face_size": "big"}, "min_face_size"),
     ({"cooldown_s": -1.0}, "cooldown_s"),
     ({"blur_bystanders": "no"}, "blur_bystanders"),
+    ({"detector": "yolo"}, "detector must be one of mtcnn, centerface, got 'yolo'"),
+    ({"detector_upscale": 0.5}, "detector_upscale"),
 ])
 def test_bad_settings_stop_start_up_with_their_name(params, words):
     with pytest.raises(ValueError, match=words):
