@@ -357,24 +357,32 @@ class VocImage:
     boxes: Tuple[Tuple[Tuple[float, float, float, float], str], ...]
 
 
+def read_voc_annotation(root: str, name: str, labels: Dict[str, str],
+                        strict: bool = False) -> VocImage:
+    """``root/annotations/name`` (PASCAL VOC XML) with its boxes' class names mapped by
+    ``labels``; a class not in ``labels`` is skipped, or with ``strict`` an InputError."""
+    tree = ET.parse(os.path.join(root, "annotations", name))
+    filename = tree.findtext("filename") or name[:-4] + ".jpg"
+    boxes = []
+    for obj in tree.findall("object"):
+        label = labels.get((obj.findtext("name") or "").strip())
+        if label is None:
+            if strict:
+                raise InputError("%s: unknown class %r; expected one of %s"
+                                 % (name, obj.findtext("name"), ", ".join(labels)))
+            continue
+        bb = obj.find("bndbox")
+        box = tuple(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+        boxes.append((box, label))
+    return VocImage(path=os.path.join(root, "images", filename), boxes=tuple(boxes))
+
+
 def load_voc(data: str) -> List[VocImage]:
     """Every annotated image of mask-detection-voc with boxes mapped to our labels."""
     root = voc_root(data)
-    out = []
-    for name in sorted(os.listdir(os.path.join(root, "annotations"))):
-        if not name.endswith(".xml"):
-            continue
-        tree = ET.parse(os.path.join(root, "annotations", name))
-        filename = tree.findtext("filename") or name[:-4] + ".jpg"
-        boxes = []
-        for obj in tree.findall("object"):
-            label = VOC_LABELS.get((obj.findtext("name") or "").strip())
-            if label is None:
-                continue
-            bb = obj.find("bndbox")
-            box = tuple(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-            boxes.append((box, label))
-        out.append(VocImage(path=os.path.join(root, "images", filename), boxes=tuple(boxes)))
+    out = [read_voc_annotation(root, name, VOC_LABELS)
+           for name in sorted(os.listdir(os.path.join(root, "annotations")))
+           if name.endswith(".xml")]
     if not out:
         raise InputError("no VOC annotations found in %s/annotations" % root)
     return out

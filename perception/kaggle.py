@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from perception.data import VocImage
+from perception.data import VocImage, read_voc_annotation
 from perception.errors import InputError
 
 #: The Kaggle set's class names and our labels.
@@ -69,20 +68,9 @@ def load_kaggle(data: str, names: Optional[Sequence[str]] = None) -> List[VocIma
     for name in sorted(os.listdir(os.path.join(root, "annotations"))):
         if not name.endswith(".xml"):
             continue
-        tree = ET.parse(os.path.join(root, "annotations", name))
-        filename = tree.findtext("filename") or name[:-4] + ".jpg"
-        if wanted is not None and filename not in wanted:
-            continue
-        boxes = []
-        for obj in tree.findall("object"):
-            label = KAGGLE_LABELS.get((obj.findtext("name") or "").strip())
-            if label is None:
-                raise InputError("%s: unknown class %r; expected one of %s"
-                                 % (name, obj.findtext("name"), ", ".join(KAGGLE_LABELS)))
-            bb = obj.find("bndbox")
-            boxes.append((tuple(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")),
-                          label))
-        out.append(VocImage(path=os.path.join(root, "images", filename), boxes=tuple(boxes)))
+        image = read_voc_annotation(root, name, KAGGLE_LABELS, strict=True)
+        if wanted is None or os.path.basename(image.path) in wanted:
+            out.append(image)
     if wanted is not None and len(out) != len(wanted):
         missing = sorted(wanted - {os.path.basename(e.path) for e in out})
         raise InputError("%d photos of the split are not in %s, e.g. %s"
