@@ -61,6 +61,12 @@ def test_bad_settings_stop_start_up_with_their_name(params, words):
         read_settings(params, load_settings_file())
 
 
+def test_an_unknown_key_in_the_settings_file_stops_start_up_too():
+    base = dict(load_settings_file(), max_linear_sped=0.2)
+    with pytest.raises(ValueError, match="unknown setting.*max_linear_sped"):
+        read_settings({}, base)
+
+
 def test_an_unreadable_or_malformed_settings_file_is_named(tmp_path):
     with pytest.raises(InputError, match="missing.yaml"):
         load_settings_file(str(tmp_path / "missing.yaml"))
