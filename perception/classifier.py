@@ -8,6 +8,11 @@ The weights file is a ``torch.save`` dict written by ``perception.train``::
 
 so a file carries everything needed to rebuild its network; loading checks each part and
 names the file when something is wrong.
+
+The robot runs the same network without torch: ``python -m perception.export`` writes it to
+``mask_classifier.onnx`` with the same facts in the ONNX file's metadata, and
+``MaskClassifier(runtime="onnx")`` runs that file with onnxruntime; the preprocessing is numpy
+and OpenCV in both runtimes, so neither imports the other's framework.
 """
 from __future__ import annotations
 
@@ -22,6 +27,11 @@ from perception.types import LABELS, Box, Classification
 #: The weights that ship with the package (trained by perception.train, see its model card).
 DEFAULT_WEIGHTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models",
                                "mask_classifier.pt")
+#: The shipped classifier exported to ONNX (``python -m perception.export`` writes it).
+DEFAULT_ONNX = os.path.splitext(DEFAULT_WEIGHTS)[0] + ".onnx"
+#: Where the network runs: "torch" (the .pt, needs torch and torchvision) or "onnx" (the
+#: exported .onnx on onnxruntime, no torch: the robot's install).
+RUNTIMES = ("torch", "onnx")
 #: How much context around the detector's box goes into a crop (fraction of box size).
 CROP_MARGIN = 0.15
 #: Ways a crop's lighting is evened out before the network sees it ("light" in a weights
@@ -88,13 +98,27 @@ def crop_face(image_rgb: np.ndarray, box: Box, margin: float = CROP_MARGIN) -> n
 
 
 class MaskClassifier:
-    """Labels face crops masked / unmasked / incorrect with a trained MobileNetV2."""
+    """Labels face crops masked / unmasked / incorrect with a trained MobileNetV2.
 
-    def __init__(self, weights_path: Optional[str] = None, device: str = "cpu") -> None:
-        import torch
+    ``runtime`` is one of RUNTIMES; ``weights_path`` is that runtime's file (default: the
+    shipped ``mask_classifier.pt`` for torch, ``mask_classifier.onnx`` for onnx). Both give
+    the same labels (the export measures it, see the model card); the onnx runtime uses one
+    onnxruntime thread and never imports torch.
+    """
 
-        self.weights_path = os.path.abspath(weights_path or DEFAULT_WEIGHTS)
-        checkpoint = load_checkpoint(self.weights_path)
+    def __init__(self, weights_path: Optional[str] = None, device: str = "cpu",
+                 runtime: str = "torch") -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError("runtime must be one of %s, got %r" % (", ".join(RUNTIMES), runtime))
+        self.runtime = runtime
+        if runtime == "onnx":
+            self.weights_path = os.path.abspath(weights_path or DEFAULT_ONNX)
+            self._session, checkpoint = load_onnx(self.weights_path)
+            self.device = device
+            self.model = None
+        else:
+            self.weights_path = os.path.abspath(weights_path or DEFAULT_WEIGHTS)
+            checkpoint = load_checkpoint(self.weights_path)
         self.labels: Tuple[str, ...] = tuple(checkpoint["labels"])
         self.input_size = int(checkpoint["input_size"])
         self.width_mult = float(checkpoint["width_mult"])
@@ -102,6 +126,12 @@ class MaskClassifier:
         self._mean = np.asarray(checkpoint.get("mean", (0.5, 0.5, 0.5)), dtype=np.float32)
         self._std = np.asarray(checkpoint.get("std", (0.5, 0.5, 0.5)), dtype=np.float32)
         self.light = str(checkpoint.get("light", "none"))
+        if runtime == "torch":
+            self._build_torch(checkpoint, device)
+
+    def _build_torch(self, checkpoint: Dict, device: str) -> None:
+        import torch
+
         self.device = torch.device(device)
         self.model = build_model(self.width_mult, len(self.labels))
         try:
@@ -114,10 +144,11 @@ class MaskClassifier:
                    str(exc).splitlines()[0])) from None
         self.model.eval().to(self.device)
 
-    def preprocess(self, crops_rgb: Sequence[np.ndarray]):
-        """Resize and normalise RGB uint8 crops into one NCHW float tensor."""
+    def preprocess_array(self, crops_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        """Resize, even out the light and normalise RGB uint8 crops: one NCHW float32 array.
+
+        numpy and OpenCV only, so that both runtimes see exactly the same input."""
         import cv2
-        import torch
 
         batch = np.empty((len(crops_rgb), self.input_size, self.input_size, 3), np.float32)
         for i, crop in enumerate(crops_rgb):
@@ -133,19 +164,34 @@ class MaskClassifier:
                                  interpolation=interpolation)
             batch[i] = apply_light(resized, self.light).astype(np.float32) / 255.0
         batch = (batch - self._mean) / self._std
-        return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+    def preprocess(self, crops_rgb: Sequence[np.ndarray]):
+        """preprocess_array as a torch tensor on the classifier's device (torch runtime)."""
+        import torch
+
+        return torch.from_numpy(self.preprocess_array(crops_rgb)).to(self.device)
+
+    def probabilities(self, crops_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities of RGB crops in one batch: an N x len(labels) float array."""
+        batch = self.preprocess_array(crops_rgb)
+        if self.runtime == "onnx":
+            logits = self._session.run(None, {self._session.get_inputs()[0].name: batch})[0]
+            logits = logits - logits.max(axis=1, keepdims=True)
+            exp = np.exp(logits.astype(np.float64))
+            return exp / exp.sum(axis=1, keepdims=True)
+        import torch
+
+        with torch.no_grad():
+            logits = self.model(torch.from_numpy(batch).to(self.device))
+            return torch.softmax(logits, dim=1).cpu().numpy()
 
     def classify(self, crops_rgb: Sequence[np.ndarray]) -> List[Classification]:
         """Classify RGB crops in one batch; returns one Classification per crop, in order."""
-        import torch
-
         if len(crops_rgb) == 0:
             return []
-        with torch.no_grad():
-            logits = self.model(self.preprocess(crops_rgb))
-            probs = torch.softmax(logits, dim=1).cpu().numpy()
         results = []
-        for row in probs:
+        for row in self.probabilities(crops_rgb):
             best = int(np.argmax(row))
             results.append(Classification(label=self.labels[best], score=float(row[best]),
                                           probabilities=tuple(float(p) for p in row)))
@@ -180,3 +226,76 @@ def load_checkpoint(path: str) -> Dict:
                          "update mask_patrol or retrain" % (path, checkpoint["light"],
                                                             ", ".join(LIGHT_CHOICES)))
     return checkpoint
+
+
+#: What the ONNX file's metadata must say (``perception.export`` writes it): the facts a .pt
+#: carries in its dict, as JSON strings.
+ONNX_METADATA = ("labels", "input_size", "width_mult", "mean", "std", "light")
+_EXPORT_FIX = "re-export it with `python -m perception.export`"
+
+
+def load_onnx(path: str):
+    """An onnxruntime session (one thread) on an exported classifier, and its facts as a dict.
+
+    Each way the file can be wrong raises InputError naming it: missing, unreadable, without
+    the export's metadata, a graph whose input is not N x 3 x size x size or whose output is
+    not N x len(LABELS), or older than the .pt it was exported from (a retrained .pt beside it).
+    """
+    import json
+
+    import onnxruntime
+
+    if not os.path.isfile(path):
+        raise InputError("ONNX classifier %s does not exist; %s" % (path, _EXPORT_FIX))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # protobuf garbage, truncated file, invalid graph
+        raise InputError("ONNX classifier %s cannot be read (%s: %s); %s"
+                         % (path, type(exc).__name__, " ".join(str(exc).split())[:200],
+                            _EXPORT_FIX)) from None
+    meta = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in ONNX_METADATA if key not in meta]
+    if missing:
+        raise InputError("%s lacks the metadata %s that perception.export writes; %s"
+                         % (path, ", ".join(missing), _EXPORT_FIX))
+    try:
+        facts = {key: json.loads(meta[key]) for key in ONNX_METADATA}
+    except ValueError as exc:
+        raise InputError("%s has unreadable metadata (%s); %s" % (path, exc, _EXPORT_FIX)) from None
+    if tuple(facts["labels"]) != LABELS:
+        raise InputError("%s was exported for labels %s, expected %s; %s"
+                         % (path, facts["labels"], list(LABELS), _EXPORT_FIX))
+    if facts["light"] not in LIGHT_CHOICES:
+        raise InputError("%s asks for light normalisation %r, this version knows %s"
+                         % (path, facts["light"], ", ".join(LIGHT_CHOICES)))
+    size = int(facts["input_size"])
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or list(inputs[0].shape[1:]) != [3, size, size]:
+        raise InputError("%s takes input %s, but its metadata and the classifier's crops are "
+                         "N x 3 x %d x %d; %s" % (path, [i.shape for i in inputs], size, size,
+                                                  _EXPORT_FIX))
+    if len(outputs) != 1 or list(outputs[0].shape[1:]) != [len(LABELS)]:
+        raise InputError("%s gives output %s, expected N x %d (%s); %s"
+                         % (path, [o.shape for o in outputs], len(LABELS), ", ".join(LABELS),
+                            _EXPORT_FIX))
+    _check_source(path, meta)
+    return session, facts
+
+
+def _check_source(path: str, meta: Dict[str, str]) -> None:
+    """Refuse an export older than the .pt beside it: a retrained .pt must be re-exported,
+    or the robot would run other weights than the ones the model card describes."""
+    import hashlib
+
+    source = os.path.join(os.path.dirname(path), meta.get("source", ""))
+    if not meta.get("source") or not os.path.isfile(source):
+        return
+    with open(source, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    if digest != meta.get("source_sha256"):
+        raise InputError("%s was exported from another %s (sha256 %s..., the file now has "
+                         "%s...); %s" % (path, meta["source"], meta.get("source_sha256", "")[:12],
+                                         digest[:12], _EXPORT_FIX))
