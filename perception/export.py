@@ -49,23 +49,8 @@ def sha256(path: str) -> str:
 def export(weights_path: str = DEFAULT_WEIGHTS, out_path: str = DEFAULT_ONNX) -> str:
     """Write ``weights_path`` (a classifier .pt) as a one-file ONNX at ``out_path``; returns
     the ONNX file's sha256."""
-    import io
-
-    import onnx
-    import torch
-
     classifier = MaskClassifier(weights_path, runtime="torch")
-    size = classifier.input_size
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and is the
-        # one that needs no onnxscript and gives a plain, OpenCV-readable graph
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(classifier.model, (torch.zeros(1, 3, size, size),), buffer, dynamo=False,
-                          external_data=False, opset_version=OPSET, input_names=["crops"],
-                          output_names=["logits"], do_constant_folding=True,
-                          dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}})
-    model = onnx.load_from_string(buffer.getvalue())
-    facts = {"labels": list(classifier.labels), "input_size": size,
+    facts = {"labels": list(classifier.labels), "input_size": classifier.input_size,
              "width_mult": classifier.width_mult, "mean": classifier._mean.tolist(),
              "std": classifier._std.tolist(), "light": classifier.light}
     meta = {key: json.dumps(facts[key]) for key in ONNX_METADATA}
@@ -73,11 +58,32 @@ def export(weights_path: str = DEFAULT_WEIGHTS, out_path: str = DEFAULT_ONNX) ->
     meta["source"] = os.path.relpath(os.path.abspath(weights_path),
                                      os.path.dirname(os.path.abspath(out_path)))
     meta["source_sha256"] = sha256(weights_path)
+    write_onnx(classifier.model, classifier.input_size, out_path, meta)
+    return sha256(out_path)
+
+
+def write_onnx(module, input_size: int, out_path: str, meta: Dict[str, str]) -> None:
+    """Export a torch module taking N x 3 x size x size crops to one ONNX file with ``meta``
+    as its metadata (tests use it to make wrong files that look like ours)."""
+    import io
+
+    import onnx
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, and is the
+        # one that needs no onnxscript and gives a plain, OpenCV-readable graph
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module.eval(), (torch.zeros(1, 3, input_size, input_size),), buffer,
+                          dynamo=False, external_data=False, opset_version=OPSET,
+                          input_names=["crops"], output_names=["logits"],
+                          do_constant_folding=True,
+                          dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}})
+    model = onnx.load_from_string(buffer.getvalue())
     set_metadata(model, meta)
     onnx.checker.check_model(model)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     onnx.save_model(model, out_path, save_as_external_data=False)
-    return sha256(out_path)
 
 
 def set_metadata(model, meta: Dict[str, str]) -> None:

@@ -33,17 +33,22 @@ STAGES = ("detect", "track", "classify", "total")
 
 
 def set_threads(num_threads: int) -> None:
-    """Pin torch's intra-op pool and OpenCV's pool to ``num_threads``.
+    """Pin OpenCV's pool, and torch's intra-op pool if torch is loaded, to ``num_threads``.
 
     On the 2-core robot computer torch, OpenBLAS and OpenCV each start one thread per core
     by default and fight each other (and the ROS nodes beside them): MTCNN went from ~80 ms
     to 0.4-3 s per frame with another process busy. One thread each is the measured best
     for a pipeline that shares the machine; more only helps a process that has it alone.
+    torch is only touched when something already imported it: the onnx runtime must run
+    where torch is not installed (its onnxruntime sessions are built with one thread).
     """
-    import cv2
-    import torch
+    import sys
 
-    torch.set_num_threads(int(num_threads))
+    import cv2
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(int(num_threads))
     cv2.setNumThreads(int(num_threads))
 
 
@@ -98,14 +103,18 @@ class FramePipeline:
     def default(cls, weights_path: Optional[str] = None, detect_every: int = 5,
                 min_face_size: int = 40, scale: float = 0.5, num_threads: Optional[int] = 1,
                 horizontal_fov: Optional[float] = None, detector: str = "mtcnn",
-                detector_upscale: float = 1.0, **tracker_options) -> "FramePipeline":
+                detector_upscale: float = 1.0, runtime: str = "torch",
+                **tracker_options) -> "FramePipeline":
         """Detector, classifier and tracker with settings measured on this machine.
 
         ``detector`` names the face detector (``perception.detector.DETECTORS``: "mtcnn" or
         "centerface"); ``detector_upscale`` (centerface only) enlarges the frame the
         detector sees, after ``scale``, to find small faces (see FaceDetector).
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
-        never below MTCNN's 12 px; CenterFace drops faces shorter than that). The defaults
+        never below MTCNN's 12 px; CenterFace drops faces shorter than that). ``runtime``
+        is the classifier's (``perception.classifier.RUNTIMES``): "torch" runs the .pt,
+        "onnx" the exported .onnx on onnxruntime; with detector "centerface" the "onnx"
+        pipeline never imports torch (the robot's install has none). The defaults
         were picked with bench/perception.py on a 640x480 scene with four faces, on the
         shared 2-core machine (load 3-4.7, so every number moves by 2x): MTCNN detection
         at half size 60-125 ms against 75-160 ms at full size, KCF 9-20 ms for four faces,
@@ -121,10 +130,12 @@ class FramePipeline:
         if min_face_size < 12:
             raise ValueError("min_face_size must be >= 12 px, got %r" % (min_face_size,))
         if num_threads is not None:
+            if runtime == "torch" or detector == "mtcnn":
+                import torch  # noqa: F401  (loaded now, so set_threads pins its pool)
             set_threads(num_threads)  # before the networks are built
         face_detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))),
                                      backend=detector, upscale=detector_upscale)
-        classifier = MaskClassifier(weights_path)
+        classifier = MaskClassifier(weights_path, runtime=runtime)
         return cls(face_detector, classifier, FaceTracker(**tracker_options),
                    detect_every=detect_every, scale=scale, num_threads=num_threads,
                    horizontal_fov=horizontal_fov)
