@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Same answers: the onnx runtime's pipeline against the torch runtime's, same detector.
+
+    python3 bench/same_answers.py [--detectors centerface,mtcnn] [--frames 150]
+                                  [--data ../shared/datasets]
+
+Both runtimes' ``FramePipeline.default`` see the same inputs: every frame of the bench video
+(bench/perception.py's scene: four real faces moving over a wall, detect every 5th frame, KCF
+between) and every test photo (tests/fixtures, and with ``--data`` the Kaggle test split),
+one photo at a time after a reset. A face of the torch pipeline counts as the same answer
+when the onnx pipeline has a face in the same frame whose box overlaps it with IoU >= 0.9
+(one-to-one, best overlap first) and carries the same label. Prints, per detector and input,
+faces, matched boxes and same labels; the last line is ``same=<worst fraction>``, which
+issue 19 wants at >= 0.99.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, List, Sequence, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__" and not __package__:
+    sys.path[0] = ROOT  # run as a script: bench/ would shadow the perception package
+
+MIN_IOU = 0.9
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+class Tally:
+    """Faces of the reference (torch) pipeline, and how many the other one matched."""
+
+    def __init__(self) -> None:
+        self.faces = self.boxes = self.labels = self.extra = 0
+
+    def add(self, reference: Sequence[Tuple], other: Sequence[Tuple]) -> None:
+        """Each argument: (box, label) of every face a pipeline reported in one frame."""
+        pairs = sorted(((iou(a[0], b[0]), i, j) for i, a in enumerate(reference)
+                        for j, b in enumerate(other)), reverse=True)
+        used_a, used_b = set(), set()
+        for overlap, i, j in pairs:
+            if overlap < MIN_IOU or i in used_a or j in used_b:
+                continue
+            used_a.add(i)
+            used_b.add(j)
+            self.boxes += 1
+            self.labels += reference[i][1] == other[j][1]
+        self.faces += len(reference)
+        self.extra += len(other) - len(used_b)
+
+    def fraction(self) -> float:
+        return self.labels / float(self.faces) if self.faces else 1.0
+
+    def line(self, name: str) -> str:
+        return ("  %-34s %5d faces, box IoU >= %.1f: %5d, same label too: %5d (%.2f%%), "
+                "onnx-only faces: %d" % (name, self.faces, MIN_IOU, self.boxes, self.labels,
+                                         100.0 * self.fraction(), self.extra))
+
+
+def faces_of(result) -> List[Tuple]:
+    return [(t.box, t.label) for t in result.tracks if not t.lost_frames]
+
+
+def photo_paths(data: str) -> Dict[str, List[str]]:
+    sets = {"tests/fixtures photos": [
+        os.path.join(FIXTURES, folder, name) for folder in ("with_mask", "without_mask")
+        for name in sorted(os.listdir(os.path.join(FIXTURES, folder)))]}
+    if data:
+        from perception.kaggle import load_kaggle, load_test_split
+
+        sets["Kaggle test split photos"] = [e.path for e in load_kaggle(data, load_test_split())]
+    return sets
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--detectors", default="centerface,mtcnn")
+    parser.add_argument("--frames", type=int, default=150, help="bench video length")
+    parser.add_argument("--video", default="/tmp/mask_patrol_same_answers.mp4")
+    parser.add_argument("--data", default=None, help="datasets folder: add the Kaggle split")
+    args = parser.parse_args(argv)
+
+    from bench.perception import build_scene, read_frames
+    from perception.pipeline import FramePipeline
+    from perception.video import read_image
+
+    build_scene(args.video, args.frames)
+    photos = photo_paths(args.data)
+    worst = 1.0
+    for detector in [d.strip() for d in args.detectors.split(",") if d.strip()]:
+        pipelines = {runtime: FramePipeline.default(detector=detector, runtime=runtime)
+                     for runtime in ("torch", "onnx")}
+        print("-- detector %s: torch runtime (reference) against onnx runtime" % detector)
+        tally = Tally()
+        for frame in read_frames(args.video):
+            tally.add(*(faces_of(p.process(frame)) for p in pipelines.values()))
+        print(tally.line("bench video (%d frames)" % args.frames))
+        worst = min(worst, tally.fraction())
+        for name, paths in photos.items():
+            tally = Tally()
+            for path in paths:
+                image = read_image(path)
+                results = []
+                for pipeline in pipelines.values():
+                    pipeline.reset()
+                    results.append(faces_of(pipeline.process(image)))
+                tally.add(*results)
+            print(tally.line("%s (%d)" % (name, len(paths))))
+            worst = min(worst, tally.fraction())
+    print("same=%.4f" % worst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
