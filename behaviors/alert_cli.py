@@ -20,7 +20,8 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from behaviors.alerts import DEFAULT_DB, AlertRecord, AlertStore, parse_age, read_alerts
+from behaviors.alerts import (DEFAULT_DB, AlertRecord, AlertStore, EventRecord, alert_status,
+                              parse_age, read_alerts, read_events)
 from perception.errors import InputError
 
 _FIELDS = ("id", "stamp", "wall_time", "track_id", "label", "score", "x_min", "y_min",
@@ -61,16 +62,22 @@ def _fmt(value: Optional[float], spec: str) -> str:
     return "-" if value is None else spec % value
 
 
-def format_table(records: Sequence[AlertRecord]) -> str:
-    header = ("id", "wall time (UTC)", "stamp", "track", "label", "score", "robot x,y,yaw",
-              "face snapshot")
+def format_table(records: Sequence[AlertRecord], events: Sequence[EventRecord] = ()) -> str:
+    """The alerts as a text table; each one's status (open, acknowledged, resolved) comes
+    from ``events``, the store's events table."""
+    by_alert: Dict[int, List[EventRecord]] = {}
+    for event in events:
+        by_alert.setdefault(event.alert_id, []).append(event)
+    header = ("id", "wall time (UTC)", "stamp", "track", "label", "status", "score",
+              "robot x,y,yaw", "face snapshot")
     rows: List[Sequence[str]] = [header]
     for r in records:
         pose = "-"
         if r.robot_x is not None:
             pose = "%.2f,%.2f,%.2f" % (r.robot_x, r.robot_y, r.robot_yaw)
         rows.append((str(r.id), r.wall_time, "%.2f" % r.stamp, str(r.track_id), r.label,
-                     "%.2f" % r.score, pose, r.face_path))
+                     alert_status(by_alert.get(r.id, [])), "%.2f" % r.score, pose,
+                     r.face_path))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -127,7 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not records:
                 print("no alerts in %s" % args.db)
             else:
-                print(format_table(records))
+                print(format_table(records, read_events(args.db)))
             return 0
         if args.out == "-":
             export(records, args.format, sys.stdout)

@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import signal
 import sqlite3
 import stat
@@ -201,6 +202,34 @@ def test_alerts_list_and_export(tmp_path, capsys):
         data = json.load(handle)
     assert [d["track_id"] for d in data] == [3, 4]
     assert data[1]["world"] == "lobby" and data[1]["robot_yaw"] == 0.25
+
+
+def test_alerts_list_shows_each_alerts_status_from_the_events_table(tmp_path, capsys):
+    path = str(tmp_path / "alerts.sqlite")
+    with AlertStore(path, world="lobby") as store:
+        ids = [record_one(store, track_id=10 + i) for i in range(4)]
+        store.add_event(ids[1], "acknowledge", "Ana Lima", "on my way")
+        store.add_event(ids[2], "acknowledge", "Ana Lima", "")
+        store.add_event(ids[2], "resolve", "Ben", "gave a mask")
+        store.add_event(ids[3], "resolve", "Ben", "")
+        store.add_event(ids[3], "acknowledge", "Ana Lima", "late")  # does not reopen it
+
+    def listed():
+        assert alert_cli.main(["list", "--db", path]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        header = re.split(r" {2,}", lines[0])
+        assert header[4:6] == ["label", "status"]
+        assert set(lines[1]) == {"-", " "}
+        rows = [dict(zip(header, re.split(r" {2,}", line))) for line in lines[2:]]
+        return [(int(r["id"]), r["track"], r["status"]) for r in rows]
+
+    expected = [(ids[0], "10", "open"), (ids[1], "11", "acknowledged"),
+                (ids[2], "12", "resolved"), (ids[3], "13", "resolved")]
+    assert listed() == expected
+    with AlertStore(path) as store:  # a purge is an event too, but no staff action
+        assert len(store.purge(0, reason="test", actor="ops", now=time.time() + 3600)) == 4
+    assert [e.kind for e in read_events(path)].count("purge") == 4
+    assert listed() == expected
 
 
 def test_alerts_cli_bad_db_is_one_line_and_exit_2(tmp_path):
