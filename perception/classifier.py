@@ -101,9 +101,10 @@ class MaskClassifier:
     """Labels face crops masked / unmasked / incorrect with a trained MobileNetV2.
 
     ``runtime`` is one of RUNTIMES; ``weights_path`` is that runtime's file (default: the
-    shipped ``mask_classifier.pt`` for torch, ``mask_classifier.onnx`` for onnx). Both give
-    the same labels (the export measures it, see the model card); the onnx runtime uses one
-    onnxruntime thread and never imports torch.
+    shipped ``mask_classifier.pt`` for torch, ``mask_classifier.onnx`` for onnx). Given a
+    ``.pt``, the onnx runtime runs its export beside it (``X.pt`` -> ``X.onnx``), so one
+    weights setting serves both runtimes. Both give the same labels (the export measures it,
+    see the model card); the onnx runtime uses one onnxruntime thread and never imports torch.
     """
 
     def __init__(self, weights_path: Optional[str] = None, device: str = "cpu",
@@ -112,7 +113,7 @@ class MaskClassifier:
             raise ValueError("runtime must be one of %s, got %r" % (", ".join(RUNTIMES), runtime))
         self.runtime = runtime
         if runtime == "onnx":
-            self.weights_path = os.path.abspath(weights_path or DEFAULT_ONNX)
+            self.weights_path = onnx_path_for(weights_path)
             self._session, checkpoint = load_onnx(self.weights_path)
             self.device = device
             self.model = None
@@ -232,6 +233,22 @@ def load_checkpoint(path: str) -> Dict:
 #: carries in its dict, as JSON strings.
 ONNX_METADATA = ("labels", "input_size", "width_mult", "mean", "std", "light")
 _EXPORT_FIX = "re-export it with `python -m perception.export`"
+
+
+def onnx_path_for(weights_path: Optional[str]) -> str:
+    """The ONNX file the onnx runtime runs for ``weights_path`` (None: the shipped one; a
+    .pt: its export beside it, which must exist)."""
+    if not weights_path:
+        return DEFAULT_ONNX
+    path = os.path.abspath(weights_path)
+    if not path.endswith(".pt"):
+        return path
+    onnx_path = path[:-len(".pt")] + ".onnx"
+    if not os.path.isfile(onnx_path):
+        raise InputError("the onnx runtime runs %s, the export of %s, which does not exist; "
+                         "export it with `python -m perception.export --weights %s`"
+                         % (onnx_path, path, weights_path))
+    return onnx_path
 
 
 def load_onnx(path: str):

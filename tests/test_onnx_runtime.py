@@ -16,6 +16,8 @@ from perception.errors import InputError
 from perception.types import LABELS
 
 FIX = "python -m perception.export"
+#: The robot's venv, where torch is not even installed (made by ROBOT=1 scripts/setup.sh).
+ROBOT_PYTHON = os.path.join(ROOT, ".venv-robot", "bin", "python3")
 #: Put before any project import in a child process: every later `import torch` fails.
 BLOCK_TORCH = ("import sys\n"
                "for name in ('torch', 'torchvision', 'facenet_pytorch', 'pytorch_grad_cam'):\n"
@@ -46,11 +48,12 @@ def tiny_onnx(path: str, input_size: int, classes: int, meta) -> str:
     return path
 
 
-def run_child(code: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
+def run_child(code: str, timeout: float = 300.0,
+              python: str = sys.executable) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + code + NO_TORCH], cwd=ROOT,
+    return subprocess.run([python, "-c", BLOCK_TORCH + code + NO_TORCH], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -72,11 +75,15 @@ def test_garbage_onnx_file_names_it_and_the_fix(tmp_path):
         MaskClassifier(str(path), runtime="onnx")
 
 
-def test_a_pt_file_given_to_the_onnx_runtime_is_refused_clearly():
+def test_a_pt_file_given_to_the_onnx_runtime_means_its_export(tmp_path):
     from perception.classifier import DEFAULT_WEIGHTS
 
-    with pytest.raises(InputError, match="mask_classifier.pt.*" + FIX):
-        MaskClassifier(DEFAULT_WEIGHTS, runtime="onnx")
+    assert MaskClassifier(DEFAULT_WEIGHTS, runtime="onnx").weights_path == DEFAULT_ONNX
+    lonely = tmp_path / "retrained.pt"
+    lonely.write_bytes(b"weights nobody exported")
+    with pytest.raises(InputError, match="retrained.onnx.*does not exist.*" + FIX
+                       + " --weights .*retrained.pt"):
+        MaskClassifier(str(lonely), runtime="onnx")
 
 
 def test_onnx_without_our_metadata_is_refused(tmp_path):
@@ -109,7 +116,12 @@ def test_onnx_older_than_the_pt_beside_it_is_refused(tmp_path):
         MaskClassifier(str(tmp_path / "mask_classifier.onnx"), runtime="onnx")
 
 
-def test_centerface_onnx_pipeline_runs_on_photos_without_torch():
+@pytest.mark.parametrize("python", [
+    sys.executable,
+    pytest.param(ROBOT_PYTHON, marks=pytest.mark.skipif(
+        not os.path.isfile(ROBOT_PYTHON), reason="no .venv-robot (ROBOT=1 bash scripts/setup.sh)"))],
+    ids=["torch-blocked", "venv-robot"])
+def test_centerface_onnx_pipeline_runs_on_photos_without_torch(python):
     code = (
         "import os\n"
         "from perception.pipeline import FramePipeline\n"
@@ -121,7 +133,7 @@ def test_centerface_onnx_pipeline_runs_on_photos_without_torch():
         "        result = pipeline.process(read_image(os.path.join(%r, folder, name)))\n"
         "        print('face', folder, name, ' '.join(t.label for t in result.tracks))\n"
         % (FIXTURES, FIXTURES))
-    done = run_child(code)
+    done = run_child(code, python=python)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "torch_modules=[]" in done.stdout
     lines = [line.split() for line in done.stdout.splitlines() if line.startswith("face ")]

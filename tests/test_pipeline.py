@@ -104,6 +104,21 @@ def test_default_pipeline_with_centerface_finds_the_same_face():
     assert len(track.landmarks) == 5
 
 
+def test_default_pipeline_passes_the_runtime_to_the_classifier():
+    """runtime="onnx" gives the exported classifier, with the torch runtime's probabilities."""
+    onnx_pipeline = FramePipeline.default(detector="centerface", runtime="onnx")
+    torch_pipeline = FramePipeline.default(detector="centerface")
+    assert (onnx_pipeline.classifier.runtime, torch_pipeline.classifier.runtime) == (
+        "onnx", "torch")
+    image = astronaut_bgr()
+    (a,) = onnx_pipeline.process(image).tracks
+    (b,) = torch_pipeline.process(image).tracks
+    assert a.box == b.box and a.label == b.label
+    assert np.allclose(a.probabilities, b.probabilities, atol=1e-4)
+    with pytest.raises(ValueError, match="runtime must be one of torch, onnx"):
+        FramePipeline.default(detector="centerface", runtime="tflite")
+
+
 def test_default_pipeline_names_the_detector_choices():
     with pytest.raises(ValueError) as info:
         FramePipeline.default(detector="haar")
