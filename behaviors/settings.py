@@ -44,6 +44,10 @@ class PerceptionSettings:
     #: centerface only: enlarge the frame the detector sees (after detect_scale), to find
     #: small faces.
     detector_upscale: float = 1.0
+    #: How the classifier runs (perception.classifier.RUNTIMES): "torch", or "onnx" (the
+    #: exported file beside the weights, on onnxruntime; with detector "centerface" the
+    #: node then needs no torch, see the robot install in the README).
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, str):
@@ -61,6 +65,11 @@ class PerceptionSettings:
         if self.detector not in DETECTORS:
             raise ValueError("detector must be one of %s, got %r"
                              % (", ".join(DETECTORS), self.detector))
+        from perception.classifier import RUNTIMES
+
+        if self.runtime not in RUNTIMES:
+            raise ValueError("runtime must be one of %s, got %r"
+                             % (", ".join(RUNTIMES), self.runtime))
         if isinstance(self.detector_upscale, bool) \
                 or not isinstance(self.detector_upscale, (int, float)) \
                 or not 1.0 <= self.detector_upscale <= 4.0:
@@ -75,7 +84,8 @@ class PerceptionSettings:
                                      detect_every=self.detect_every,
                                      min_face_size=self.min_face_size, scale=self.detect_scale,
                                      horizontal_fov=horizontal_fov, detector=self.detector,
-                                     detector_upscale=self.detector_upscale)
+                                     detector_upscale=self.detector_upscale,
+                                     runtime=self.runtime)
 
 
 @dataclass(frozen=True)

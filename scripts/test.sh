@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
+# The torch-free robot install too: tests run the patrol's pipeline in it.
+ROBOT=1 bash scripts/setup.sh
 set +u; source scripts/env.sh; set -u
 DATASETS="${MASK_PATROL_DATASETS:-$ROOT/../shared/datasets}"
 if [ -d "$DATASETS/mask-classification" ]; then

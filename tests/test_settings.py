@@ -55,6 +55,7 @@ def test_a_scenario_gives_the_route_of_its_world():
     ({"blur_bystanders": "no"}, "blur_bystanders"),
     ({"detector": "yolo"}, "detector must be one of mtcnn, centerface, got 'yolo'"),
     ({"detector_upscale": 0.5}, "detector_upscale"),
+    ({"runtime": "tensorrt"}, "runtime must be one of torch, onnx"),
 ])
 def test_bad_settings_stop_start_up_with_their_name(params, words):
     with pytest.raises(ValueError, match=words):
