@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from behaviors.alerts import (DEFAULT_DB, AlertRecord, AlertStore, EventRecord, alert_status,
                               parse_age, read_alerts, read_events)
-from perception.errors import InputError
+from common.errors import InputError
 
 _FIELDS = ("id", "stamp", "wall_time", "track_id", "label", "score", "x_min", "y_min",
            "x_max", "y_max", "robot_x", "robot_y", "robot_yaw", "face_path", "frame_path",

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from behaviors.control import Pose2D
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS, Track
 
 _log = logging.getLogger(__name__)

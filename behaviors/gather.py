@@ -19,7 +19,7 @@ import py_trees
 
 from behaviors.clock import Clock
 from behaviors.control import Pose2D
-from perception.errors import InputError
+from common.errors import InputError
 
 
 CAMERA = "camera"

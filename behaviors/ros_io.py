@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from common.ros_messages import yaw_from_quaternion
 from perception.types import FrameResult
 

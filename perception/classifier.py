@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS, Box, Classification
 
 #: The weights that ship with the package (trained by perception.train, see its model card).

@@ -5,7 +5,7 @@ forty lines of traceback; scripts calling the tools should be able to tell "bad 
 from "worked". So:
 
 - exit 0: done;
-- exit 2: bad input or bad arguments (a perception.errors.InputError, an OS error reading
+- exit 2: bad input or bad arguments (a common.errors.InputError, an OS error reading
   or writing a file, or an argparse complaint), one line on stderr;
 - exit 130: interrupted (Ctrl-C), e.g. ending a webcam run;
 - anything else is a bug and keeps its traceback.
@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Callable, List, Optional
 
-from perception.errors import InputError
+from common.errors import InputError
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2

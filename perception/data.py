@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.classifier import CROP_MARGIN, crop_face
-from perception.errors import InputError
+from common.errors import InputError
 
 #: Folder names of mask-classification and the label each one stands for.
 CLASS_FOLDERS: Tuple[Tuple[str, str], ...] = (

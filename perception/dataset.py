@@ -27,7 +27,7 @@ from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from perception.cli import make_parser, run
-from perception.errors import InputError
+from common.errors import InputError
 
 PROG = "dataset"
 CSV_COLUMNS = ("filename", "width", "height", "class", "xmin", "ymin", "xmax", "ymax")

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from perception.cli import make_parser, positive_int, run, unit_float, upscale_factor
 from perception.detector import DETECTORS
-from perception.errors import InputError
+from common.errors import InputError
 
 PROG = "detect"
 WRITABLE_IMAGES = (".png", ".jpg", ".jpeg", ".bmp")

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import Face
 
 #: The detector backends, by the name that settings and command lines use.

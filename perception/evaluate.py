@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import ALERT_LABELS, LABELS
 
 

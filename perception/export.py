@@ -27,7 +27,7 @@ import numpy as np
 
 from perception.classifier import (DEFAULT_ONNX, DEFAULT_WEIGHTS, ONNX_METADATA, MaskClassifier,
                                    crop_face)
-from perception.errors import InputError
+from common.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

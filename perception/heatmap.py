@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.cli import make_parser, run
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS, Classification
 
 PROG = "heatmap"

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from perception.data import VocImage, read_voc_annotation
-from perception.errors import InputError
+from common.errors import InputError
 
 #: The Kaggle set's class names and our labels.
 KAGGLE_LABELS: Dict[str, str] = {"with_mask": "masked", "without_mask": "unmasked",

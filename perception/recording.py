@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 
 
 class ConstantRateVideoWriter:

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from perception.classifier import DEFAULT_WEIGHTS, LIGHT_CHOICES, apply_light, build_model
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS
 
 MASKED, UNMASKED, INCORRECT = (LABELS.index(x) for x in ("masked", "unmasked", "incorrect"))

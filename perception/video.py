@@ -11,7 +11,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")

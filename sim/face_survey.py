@@ -28,7 +28,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import ALERT_LABELS
 
 #: Distances (m) from the face and bearings (degrees, 0 = straight in front of the face)

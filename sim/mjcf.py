@@ -24,7 +24,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from sim.geometry import Shape, matrix, quat_of_pose, quat_wxyz
 from sim.robot import RobotModel
 from sim.world import World

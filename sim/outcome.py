@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from behaviors.modes import FOLLOW_UNMASKED
-from perception.errors import InputError
+from common.errors import InputError
 
 
 @dataclass

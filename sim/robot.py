@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from perception.errors import InputError
+from common.errors import InputError
 from common.geometry import focal_length_px
 from sim.geometry import IDENTITY, Pose6, Shape, compose, matrix, parse_numbers
 from sim.scenario import DEFAULT_ROBOT, WORLDS_DIR

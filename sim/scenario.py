@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
-from perception.errors import InputError
+from common.errors import InputError
 
 #: The repository's worlds/ folder (worlds, scenarios, models, the robot).
 WORLDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "worlds")

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from perception.errors import InputError
+from common.errors import InputError
 from sim.outcome import Outcome, judge_run
 from sim.scenario import load_scenario
 

@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import ALERT_LABELS, LABELS
 from sim.geometry import IDENTITY, Pose6, Shape, compose, parse_numbers
 from sim.scenario import WORLDS_DIR, Scenario, load_scenario

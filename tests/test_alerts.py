@@ -21,7 +21,7 @@ from behaviors import alert_cli
 from behaviors.alerts import (AlertEvent, AlertStore, AlertWriter, alert_status, apply_retention,
                               read_alerts, read_events)
 from behaviors.control import Pose2D
-from perception.errors import InputError
+from common.errors import InputError
 from tree_harness import FACE_BOX, make_track, real_frame
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

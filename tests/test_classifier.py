@@ -9,7 +9,7 @@ import pytest
 from conftest import astronaut_bgr, fixture_paths, read_bgr
 from perception.classifier import (DEFAULT_WEIGHTS, MaskClassifier, build_model, crop_face,
                                    crop_square, equalize_light, load_checkpoint)
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from perception.data import (CACHE_SIZE, _union_groups, cut_faces, group_key, load_holdout,
                              perceptual_hash, read_rgb, scan_classification, split_sources)
-from perception.errors import InputError
+from common.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

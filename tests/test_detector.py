@@ -7,7 +7,7 @@ import pytest
 
 from conftest import astronaut_bgr, box_iou, contains, fixture_paths, read_bgr, run_module
 from perception.detector import DETECTORS, FaceDetector, to_rgb
-from perception.errors import InputError
+from common.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from perception.evaluate import (alert_decision_accuracy, average_precision, bal
                                  confusion_matrix, evaluate_detection, format_kaggle,
                                  found_truths, height_buckets, iou, match_detections,
                                  parse_detector, precision_recall, recall_by_height, summarise)
-from perception.errors import InputError
+from common.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import datasets_dir
-from perception.errors import InputError
+from common.errors import InputError
 from perception.kaggle import (TEST_SPLIT_FILE, choose_test_split, find_overlaps, kaggle_root,
                                load_kaggle, load_test_split)
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from perception.classifier import DEFAULT_ONNX, ONNX_METADATA, MaskClassifier
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS
 
 FIX = "python -m perception.export"

@@ -9,7 +9,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO, Pose2D, distance
 from behaviors.waypoints import load_waypoints, parse_waypoints
-from perception.errors import InputError
+from common.errors import InputError
 from tree_harness import TreeHarness, make_track
 
 SQUARE = ((2.0, 0.0), (2.0, 2.0), (0.0, 2.0), (0.0, 0.0))

@@ -135,7 +135,7 @@ def test_constructor_rejects_bad_values(detector, classifier, kwargs):
 
 
 def test_bad_frames_raise_input_error(pipeline):
-    from perception.errors import InputError
+    from common.errors import InputError
 
     with pytest.raises(InputError):
         pipeline.process(np.zeros((480, 640, 3), np.float64))

@@ -11,7 +11,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from behaviors import ros_io
 from common.ros_messages import bgr_to_image, quaternion_from_yaw
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import FrameResult, Track
 
 

@@ -10,7 +10,7 @@ from behaviors.config import Config
 from behaviors.settings import (FACE_DATA_KEYS, NODE_KEYS, PERCEPTION_KEYS, SETTINGS_FILE,
                                 TREE_KEYS, NodeSettings, PerceptionSettings,
                                 load_settings_file, read_settings)
-from perception.errors import InputError
+from common.errors import InputError
 
 
 def test_the_settings_file_holds_every_setting_and_the_libraries_defaults_are_its_values():

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from perception.errors import InputError
+from common.errors import InputError
 from sim.robot import collision_shapes_in_root
 from sim.simulator import Simulator
 

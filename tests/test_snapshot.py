@@ -12,7 +12,7 @@ from py_trees.common import ComparisonExpression, ParallelPolicy, Status
 
 from behaviors.snapshot import (COLOURS, Change, ChangeDetector, check_snapshot, short_text,
                                 tree_snapshot)
-from perception.errors import InputError
+from common.errors import InputError
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,9 @@ import sys
 
 from rosgraph_harness import REPO
 
-CODE = ["perception", "behaviors", "sim", "tests", "bench", "worlds"]
+CODE = ["perception", "behaviors", "sim", "common", "tests", "bench", "worlds",
+        os.path.join("catkin_ws", "src", "mask_patrol", "src"),
+        os.path.join("catkin_ws", "src", "mask_patrol", "setup.py")]
 NODES = os.path.join("catkin_ws", "src", "mask_patrol", "nodes")
 
 

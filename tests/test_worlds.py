@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from perception.errors import InputError
+from common.errors import InputError
 from sim.robot import load_robot
 from sim.scenario import SCHEMA_PATH, WORLDS_DIR, available_worlds, load_scenario, validate
 from sim.trajectory import Trajectory

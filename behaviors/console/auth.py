@@ -21,7 +21,7 @@ import secrets
 import stat
 from typing import Optional, Tuple
 
-from perception.errors import InputError
+from common.errors import InputError
 
 TOKEN_ENV = "MASK_PATROL_CONSOLE_TOKEN"
 COOKIE = "mask_patrol_console"

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from behaviors.alerts import (AlertRecord, AlertStore, EventRecord, StoreReader, alert_status,
                               read_alerts)
-from perception.errors import InputError
+from common.errors import InputError
 
 
 def parse_db(spec: str) -> Tuple[str, str]:

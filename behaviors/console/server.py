@@ -31,7 +31,7 @@ from behaviors.alert_cli import export
 from behaviors.alerts import STAFF_ACTIONS, AlertRecord, EventRecord
 from behaviors.console.auth import COOKIE, CSRF_HEADER, Guard, resolve_token
 from behaviors.console.feed import StoreFeed, parse_db
-from perception.errors import InputError
+from common.errors import InputError
 from perception.types import LABELS
 
 _log = logging.getLogger("mask_patrol.console")

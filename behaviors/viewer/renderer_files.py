@@ -17,7 +17,7 @@ import importlib.util
 import os
 from typing import Dict
 
-from perception.errors import InputError
+from common.errors import InputError
 
 #: The folder inside the resource bundle that holds the renderer (``:/js/...``).
 RESOURCE_ROOT = ":/js"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from typing import Callable, Optional
 
-from perception.errors import InputError
+from common.errors import InputError
 
 #: Where patrol_node publishes (its private ``~tree/snapshots``).
 DEFAULT_TOPIC = "/patrol_node/tree/snapshots"

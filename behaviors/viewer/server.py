@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from behaviors.snapshot import check_snapshot
 from behaviors.viewer import renderer_files
 from behaviors.viewer.ros_source import DEFAULT_TOPIC
-from perception.errors import InputError
+from common.errors import InputError
 
 DEFAULT_PORT = 8765
 DEFAULT_HOST = "127.0.0.1"

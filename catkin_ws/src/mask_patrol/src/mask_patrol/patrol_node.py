@@ -38,7 +38,7 @@ from behaviors.tree import active_branch, create_root, current_command, current_
 from common.geometry import fov_from_camera_info
 from common.ros_messages import bgr_to_image
 from mask_patrol.msg import FaceDetectionArray, MaskAlert
-from perception.errors import InputError
+from common.errors import InputError
 
 #: The frame the camera's pixels are in (TurtleBot3's, and our URDF's).
 CAMERA_FRAME = "camera_rgb_optical_frame"

@@ -11,7 +11,7 @@ import sys
 
 import rospy
 
-from perception.errors import InputError
+from common.errors import InputError
 from sim.ros_bridge import SimBridge
 from sim.simulator import Simulator
 

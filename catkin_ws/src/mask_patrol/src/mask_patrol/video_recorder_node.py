@@ -12,7 +12,7 @@ import rospy
 from sensor_msgs.msg import Image
 
 from behaviors.ros_io import image_to_bgr
-from perception.errors import InputError
+from common.errors import InputError
 from perception.recording import ConstantRateVideoWriter
 
 

@@ -1,4 +1,5 @@
-"""The one error type that perception raises for bad input, so CLIs can print one clear line."""
+"""The one error type for bad input (perception, the tree, the simulator, the CLIs), so each
+command-line tool and node can print one clear line instead of a traceback."""
 from __future__ import annotations
 
 
