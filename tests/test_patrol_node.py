@@ -202,3 +202,17 @@ def test_an_unknown_detector_is_one_clear_error_naming_the_choices(tmp_path):
     assert node.returncode == 2, log[-2000:]
     assert "detector must be one of mtcnn, centerface, got 'yolo'" in log, log[-2000:]
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_a_corrupt_onnx_classifier_is_one_clear_error_and_the_robot_stays_stopped(tmp_path):
+    out = str(tmp_path)
+    bad = tmp_path / "mask_classifier.onnx"
+    bad.write_bytes(b"not an onnx model")
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        node = start_patrol(graph, out, ["_runtime:=onnx", "_detector:=centerface",
+                                         "_weights:=%s" % bad])
+        node.wait(timeout=90)
+        log = graph.log_text("patrol_node")
+    assert node.returncode == 2, log[-2000:]
+    assert str(bad) in log and "python -m perception.export" in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
