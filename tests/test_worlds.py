@@ -190,6 +190,28 @@ def test_robot_file_matches_a_waffle_pi_with_a_raised_camera():
     assert 1.0 < z < 1.5 and pitch < 0  # on a mast, tilted up towards faces
 
 
+def test_robot_file_has_a_waffle_pi_laser_scanner():
+    # Read as Gazebo reads it: the sensor block of the link, not through our loader.
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")).getroot()
+    joint = next(j for j in root.findall("joint") if j.find("child").get("link") == "base_scan")
+    assert joint.get("type") == "fixed" and joint.find("parent").get("link") == "base_link"
+    assert joint.find("origin").get("xyz").split() == ["-0.064", "0", "0.122"]  # as on a waffle_pi
+    gazebo = next(g for g in root.findall("gazebo") if g.get("reference") == "base_scan")
+    sensor = gazebo.find("sensor")
+    assert sensor.get("type") == "ray" and float(sensor.find("update_rate").text) == 5.0
+    horizontal = sensor.find("ray/scan/horizontal")
+    assert int(horizontal.find("samples").text) == 360
+    assert float(horizontal.find("min_angle").text) == 0.0
+    assert float(horizontal.find("max_angle").text) == pytest.approx(2 * math.pi, abs=1e-4)
+    assert float(sensor.find("ray/range/min").text) == pytest.approx(0.12)
+    assert float(sensor.find("ray/range/max").text) == pytest.approx(3.5)
+    plugin = sensor.find("plugin")
+    assert plugin.get("filename") == "libgazebo_ros_laser.so"
+    assert (plugin.find("topicName").text, plugin.find("frameName").text) == ("scan", "base_scan")
+
+
 def test_robot_file_with_inconsistent_wheels_is_refused(tmp_path):
     with open(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")) as handle:
         text = handle.read()
