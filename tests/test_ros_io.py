@@ -10,7 +10,8 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image
 
 from behaviors import ros_io
-from common.ros_messages import bgr_to_image, quaternion_from_yaw
+from common.ros_messages import (bgr_to_image, laser_scan_ranges, quaternion_from_yaw,
+                                 ranges_to_laser_scan)
 from common.errors import InputError
 from perception.types import FrameResult, Track
 
@@ -71,3 +72,21 @@ def test_frame_result_becomes_a_detection_array_with_landmarks_padded():
     assert list(det.landmarks[:4]) == [5.0, 6.0, 7.0, 8.0]
     assert all(math.isnan(v) for v in det.landmarks[4:])
     assert ros_io.frame_result_to_msg(None, Header()).detections == []
+
+
+def test_ranges_become_a_laser_scan_and_back_through_the_wire_format():
+    from io import BytesIO
+
+    from sensor_msgs.msg import LaserScan
+
+    ranges = np.array([1.0, np.inf, -np.inf, np.nan, 3.25], dtype=np.float32)
+    msg = ranges_to_laser_scan(ranges, 0.0, 0.5, 0.12, 3.5, "base_scan", scan_time=0.2)
+    assert (msg.header.frame_id, msg.angle_max, msg.scan_time) == ("base_scan", 2.0, pytest.approx(0.2))
+    buffer = BytesIO()
+    msg.serialize(buffer)
+    back = LaserScan()
+    back.deserialize(buffer.getvalue())
+    out = laser_scan_ranges(back)
+    assert out.dtype == np.float32 and out.shape == (5,)
+    assert out[0] == 1.0 and out[1] == np.inf and out[2] == -np.inf and np.isnan(out[3])
+    assert out[4] == 3.25

@@ -212,6 +212,24 @@ def test_robot_file_has_a_waffle_pi_laser_scanner():
     assert (plugin.find("topicName").text, plugin.find("frameName").text) == ("scan", "base_scan")
 
 
+def test_the_simulator_reads_the_laser_from_the_robot_file(tmp_path):
+    laser = load_robot().laser
+    assert (laser.link, laser.topic, laser.frame_id) == ("base_scan", "scan", "base_scan")
+    assert (laser.samples, laser.range_min, laser.range_max, laser.rate) == (360, 0.12, 3.5, 5.0)
+    assert laser.angles()[-1] == pytest.approx(laser.angle_max)  # Gazebo's spacing: both ends
+    x, y, z, _, _, _ = load_robot().link_pose("base_scan")
+    assert (x, y, z) == pytest.approx((-0.064, 0.0, 0.132))  # base_link is 0.010 up
+    with open(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")) as handle:
+        text = handle.read()
+    broken = tmp_path / "robot.urdf"
+    broken.write_text(text.replace("<min>0.120</min>", "<min>4.0</min>"))
+    with pytest.raises(InputError, match="range min < range max"):
+        load_robot(str(broken))
+    broken.write_text(text.replace('filename="libgazebo_ros_laser.so"', 'filename="libnothing.so"'))
+    with pytest.raises(InputError, match="libgazebo_ros_laser.so"):
+        load_robot(str(broken))
+
+
 def test_robot_file_with_inconsistent_wheels_is_refused(tmp_path):
     with open(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")) as handle:
         text = handle.read()
