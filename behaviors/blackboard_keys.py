@@ -22,6 +22,9 @@ ESTOP = "/inputs/estop"
 #: behaviors.gather.Stamped holding the camera's horizontal field of view (radians) from
 #: its camera_info; absent until the first one arrives (Config.camera_hfov stands in).
 CAMERA_HFOV = "/inputs/camera_hfov"
+#: behaviors.gather.Stamped holding the newest laser scan (common.range_scan.RangeScan);
+#: absent until the first valid scan arrives.
+SCAN = "/inputs/scan"
 
 #: behaviors.perception.PerceptionOutput: the newest finished perception result.
 PERCEPTION = "/perception"
@@ -43,8 +46,8 @@ PATROL_WAYPOINT = "/patrol/waypoint"
 #: the nearest waypoint instead of its old goal.
 PATROL_RESUME_NEAREST = "/patrol/resume_nearest"
 
-ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, CAMERA_HFOV, PERCEPTION, SAFETY_REASON, FOLLOW_TARGET,
-       FOLLOW_COOLDOWN_UNTIL, PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, CAMERA_HFOV, SCAN, PERCEPTION, SAFETY_REASON,
+       FOLLOW_TARGET, FOLLOW_COOLDOWN_UNTIL, PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
 
 
 def read(client: "py_trees.blackboard.Client", key: str, default: Any = None) -> Any:

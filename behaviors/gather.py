@@ -20,6 +20,7 @@ import py_trees
 from behaviors.clock import Clock
 from behaviors.control import Pose2D
 from common.errors import InputError
+from common.range_scan import RangeScan
 
 
 CAMERA = "camera"
@@ -27,7 +28,9 @@ ODOMETRY = "odometry"
 ESTOP = "estop"
 #: The camera's horizontal field of view (radians), from its camera_info.
 CAMERA_INFO = "camera_info"
-CHANNELS = (CAMERA, ODOMETRY, ESTOP, CAMERA_INFO)
+#: The newest laser scan (common.range_scan.RangeScan).
+SCAN = "scan"
+CHANNELS = (CAMERA, ODOMETRY, ESTOP, CAMERA_INFO, SCAN)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,14 @@ class Inbox:
             raise InputError("camera field of view must be in (0, pi) radians, got %r; check "
                              "the camera_info K matrix and width" % (horizontal_fov,))
         return self.put(CAMERA_INFO, fov, stamp)
+
+    def put_scan(self, scan: RangeScan, stamp: Optional[float] = None) -> Stamped:
+        """A laser scan, already checked (behaviors.ros_io.scan_to_ranges builds it)."""
+        if not isinstance(scan, RangeScan):
+            raise InputError("laser scan must be a common.range_scan.RangeScan, got %s; convert "
+                             "the LaserScan with behaviors.ros_io.scan_to_ranges"
+                             % type(scan).__name__)
+        return self.put(SCAN, scan, stamp)
 
     def latest(self, channel: str) -> Optional[Stamped]:
         with self._lock:

@@ -13,7 +13,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from common.errors import InputError
-from common.ros_messages import yaw_from_quaternion
+from common.range_scan import RangeScan
+from common.ros_messages import laser_scan_ranges, yaw_from_quaternion
 from perception.types import FrameResult
 
 #: Frames larger than this (either side, pixels) are refused: a camera misconfiguration.
@@ -78,6 +79,52 @@ def odometry_to_pose(msg) -> Tuple[float, float, float, float, float]:
         raise InputError("odometry contains NaN or infinite values (pose %.3g, %.3g; twist "
                          "%.3g, %.3g); check the base driver" % (p.x, p.y, t.linear.x, t.angular.z))
     return (p.x, p.y, yaw_from_quaternion(q.x, q.y, q.z, q.w), t.linear.x, t.angular.z)
+
+
+def scan_to_ranges(msg, expected_frame: Optional[str] = None) -> RangeScan:
+    """sensor_msgs/LaserScan -> RangeScan (see common.range_scan for what its values mean).
+
+    Refused with InputError: non-finite angles or range limits, a zero or non-finite
+    angle_increment, ranges whose number does not fit angle_min..angle_max at
+    angle_increment (an empty scan included), and, with ``expected_frame``, any other frame
+    (a leading '/' is ignored). Either convention for angle_max is accepted: the last beam's
+    angle (LaserScan's definition) or one increment past it (drivers of full-circle
+    scanners, the TurtleBot3 LDS-01's included, publish 0..2 pi with 360 beams). NaN ranges
+    are accepted and count as no return; ``nan_count`` says how many there were.
+    """
+    frame = msg.header.frame_id.lstrip("/")
+    if expected_frame is not None and frame != expected_frame.lstrip("/"):
+        raise InputError("laser scan is in frame %r, expected the laser's frame %r; set the "
+                         "scanner driver's frame_id to %r"
+                         % (msg.header.frame_id, expected_frame, expected_frame))
+    angle_min, angle_max, step = (float(v) for v in (msg.angle_min, msg.angle_max,
+                                                     msg.angle_increment))
+    if not (math.isfinite(step) and step != 0.0):
+        raise InputError("laser scan in %r has angle_increment %r; it must be a non-zero "
+                         "number (check the scanner driver)" % (frame, msg.angle_increment))
+    if not (math.isfinite(angle_min) and math.isfinite(angle_max)):
+        raise InputError("laser scan in %r has angles %r..%r; they must be finite"
+                         % (frame, msg.angle_min, msg.angle_max))
+    range_min, range_max = float(msg.range_min), float(msg.range_max)
+    if not (math.isfinite(range_min) and math.isfinite(range_max) and 0.0 <= range_min < range_max):
+        raise InputError("laser scan in %r has range_min %.4g and range_max %.4g; they must "
+                         "be finite with 0 <= range_min < range_max"
+                         % (frame, msg.range_min, msg.range_max))
+    raw = laser_scan_ranges(msg, dtype=np.float64)
+    beams = (angle_max - angle_min) / step + 1.0  # angle_max at the last beam
+    if not (len(raw) > 0 and (abs(len(raw) - beams) < 0.5 or abs(len(raw) - (beams - 1.0)) < 0.5)):
+        raise InputError("laser scan in %r has %d ranges, but angles %.4f..%.4f rad at %.6f "
+                         "rad per beam make %d; the message is truncated or its angles are "
+                         "wrong" % (frame, len(raw), angle_min, angle_max, step,
+                                    int(round(beams))))
+    nan = np.isnan(raw)
+    ranges = raw.copy()
+    ranges[np.isneginf(raw)] = range_min
+    ranges[nan | (np.isfinite(raw) & ((raw < range_min) | (raw > range_max)))] = np.inf
+    ranges.flags.writeable = False
+    return RangeScan(angle_min=angle_min, angle_increment=step, ranges=ranges,
+                     range_min=range_min, range_max=range_max, frame=frame,
+                     nan_count=int(nan.sum()))
 
 
 def frame_result_to_msg(result: Optional[FrameResult], header):

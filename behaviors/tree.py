@@ -5,7 +5,8 @@ It needs no ROS master and loads no model (the perception pipeline is built in
 very tree the node runs, and the ROS node only wires topics to it::
 
     Mask Patrol (Parallel, SuccessOnAll: never finishes on its own)
-    ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB, CameraInfo2BB
+    ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB, CameraInfo2BB,
+    │                         Scan2BB (the laser scan; nothing reads it yet)
     ├── Perceive              newest frame -> worker thread; newest result -> blackboard
     ├── Raise Alerts          each confirmed unmasked face -> one alert per person
     └── Priorities (Selector, memory=False)
@@ -34,7 +35,7 @@ from behaviors.clock import Clock
 from behaviors.config import Config
 from behaviors.control import ZERO, Twist2D
 from behaviors.follow import create_follow_branch
-from behaviors.gather import CAMERA, CAMERA_INFO, ESTOP, ODOMETRY, Inbox, ToBlackboard
+from behaviors.gather import CAMERA, CAMERA_INFO, ESTOP, ODOMETRY, SCAN, Inbox, ToBlackboard
 from behaviors.modes import FOLLOW_UNMASKED, IDLE, MODES, PATROL, SAFETY_GUARD
 from behaviors.patrol import create_patrol
 from behaviors.perception import Perceive, PerceptionOutput, default_pipeline_factory
@@ -79,6 +80,7 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
         ToBlackboard("Odometry2BB", inbox, ODOMETRY, keys.ODOMETRY, clock),
         ToBlackboard("EStop2BB", inbox, ESTOP, keys.ESTOP, clock),
         ToBlackboard("CameraInfo2BB", inbox, CAMERA_INFO, keys.CAMERA_HFOV, clock),
+        ToBlackboard("Scan2BB", inbox, SCAN, keys.SCAN, clock),
     ])
     priorities = py_trees.composites.Selector(name=PRIORITIES, memory=False, children=[
         create_safety_guard(clock, config.camera_stale_s, config.odometry_stale_s),

@@ -8,6 +8,8 @@ What goes in, and why it looks the way it does:
   MuJoCo welds and never self-collides), hinge joints for the wheels driven by velocity
   actuators, frictionless ball casters, and a camera where the URDF mounts the sensor.
   ``integrator="implicitfast"`` keeps stiff wheel velocity servos stable at a 2 ms step;
+  a site where the URDF mounts the laser scanner, for the simulator's ray casts. The
+  robot's geoms have groups of their own, so those rays never hit the robot itself;
 - each actor: a mocap body (moved kinematically, no contacts, like Gazebo's static actors)
   with its box visuals; a textured box becomes a mesh with the same per-face texture
   coordinates as Gazebo's box mesh, so the face photo is upright and unmirrored on the
@@ -32,8 +34,11 @@ from sim.world import World
 TIMESTEP = 0.002
 ROBOT_BODY = "robot"
 CAMERA = "robot_camera"
-#: Geom groups: 0 rendered visuals, 3 collision-only shapes (not drawn).
+LASER = "robot_laser"
+#: Geom groups: 0 rendered visuals of the world and the actors, 3 the world's collision-only
+#: shapes (not drawn); the robot's own visuals (1, drawn) and collision shapes (4) apart.
 VISUAL_GROUP, COLLISION_GROUP = 0, 3
+ROBOT_VISUAL_GROUP, ROBOT_COLLISION_GROUP = 1, 4
 #: Velocity servo gain of a wheel (N m per rad/s). Stiffer servos (0.2 and up) make this
 #: light, tall robot hop on its soft contacts and overshoot the commanded distance.
 WHEEL_KV = 0.1
@@ -135,6 +140,10 @@ def _robot_xml(robot: RobotModel, start: Tuple[float, float, float]) -> str:
     rot = matrix(pose)[:3, :3] @ _CAMERA_FIX
     lines.append('<camera name="%s" pos="%s" quat="%s" fovy="%s"/>'
                  % (CAMERA, _vec(pose[:3]), _vec(quat_wxyz(rot)), _f(math.degrees(cam.vertical_fov))))
+    if robot.laser is not None:
+        pose = robot.link_pose(robot.laser.link)
+        lines.append('<site name="%s" pos="%s" quat="%s" size="0.01"/>'
+                     % (LASER, _vec(pose[:3]), _vec(quat_of_pose(pose))))
     lines.append("</body>")
     return "\n    ".join(lines)
 
@@ -153,9 +162,9 @@ def _link_xml(robot: RobotModel, name: str) -> List[str]:
         extra = ' condim="1" priority="1"' if friction is not None and friction <= 0 else (
             ' friction="%s 0.005 0.0001"' % _f(friction) if friction is not None else "")
         out.append(_geom(shape, "robot:%s/collision%d" % (name, i), collide=True,
-                         group=COLLISION_GROUP, extra=extra))
+                         group=ROBOT_COLLISION_GROUP, extra=extra))
     for i, shape in enumerate(link.visuals):
-        out.append(_geom(shape, "robot:%s/visual%d" % (name, i), collide=False, group=VISUAL_GROUP))
+        out.append(_geom(shape, "robot:%s/visual%d" % (name, i), collide=False, group=ROBOT_VISUAL_GROUP))
     for joint in robot.children(name):
         out.append('<body name=%s pos="%s" quat="%s">' % (quoteattr("robot:" + joint.child),
                                                           _vec(joint.origin[:3]), _vec(quat_of_pose(joint.origin))))

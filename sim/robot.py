@@ -2,9 +2,11 @@
 
 Gazebo spawns ``worlds/robot/mask_patrol_robot.urdf``; the headless simulator builds its
 MuJoCo robot from the same file, so wheel radius, wheel separation, the camera's mount, field
-of view, resolution and rate have a single source. The diff-drive and camera numbers are read
-from the ``libgazebo_ros_diff_drive.so`` and ``libgazebo_ros_camera.so`` plugin blocks and
-checked against the link geometry, so the two cannot drift apart silently.
+of view, resolution and rate, and the laser scanner's mount, beams, range and rate have a
+single source. The diff-drive, camera and laser numbers are read from the
+``libgazebo_ros_diff_drive.so``, ``libgazebo_ros_camera.so`` and ``libgazebo_ros_laser.so``
+sensor and plugin blocks and checked against the link geometry, so the two cannot drift
+apart silently.
 """
 from __future__ import annotations
 
@@ -72,6 +74,30 @@ class CameraModel:
         return self.fx, self.fx, self.width / 2.0, self.height / 2.0
 
 
+@dataclass(frozen=True)
+class LaserModel:
+    """A planar ray sensor (Gazebo ``<sensor type="ray">``): beams in the x-y plane of
+    ``link``, at angles ``angle_min + i * angle_increment`` counter-clockwise from +x."""
+
+    link: str
+    samples: int
+    angle_min: float
+    angle_max: float
+    range_min: float
+    range_max: float
+    rate: float
+    topic: str
+    frame_id: str
+
+    @property
+    def angle_increment(self) -> float:
+        """Gazebo spaces ``samples`` beams from angle_min to angle_max inclusive."""
+        return (self.angle_max - self.angle_min) / (self.samples - 1) if self.samples > 1 else 0.0
+
+    def angles(self) -> np.ndarray:
+        return self.angle_min + self.angle_increment * np.arange(self.samples)
+
+
 @dataclass
 class RobotModel:
     path: str
@@ -87,6 +113,8 @@ class RobotModel:
     wheel_acceleration: float
     wheel_torque: float
     camera: CameraModel
+    #: The laser scanner, or None for a robot file without one.
+    laser: Optional[LaserModel] = None
 
     def children(self, link: str) -> List[RobotJoint]:
         return [j for j in self.joints if j.parent == link]
@@ -173,8 +201,11 @@ def _build(path: str, root: ET.Element) -> RobotModel:
         wheel_acceleration=float(_text(drive, "wheelAcceleration", "0")),
         wheel_torque=float(_text(drive, "wheelTorque", "5")),
         camera=_parse_camera(root, links),
+        laser=_parse_laser(root, links),
     )
     model.camera_pose()  # the camera must hang off the root
+    if model.laser is not None:
+        model.link_pose(model.laser.link)
     return model
 
 
@@ -286,6 +317,45 @@ def _parse_camera(root: ET.Element, links: Dict[str, RobotLink]) -> CameraModel:
             frame_id=_text(plugin, "frameName", ref),
         )
     raise ValueError("no camera sensor (<gazebo reference=...><sensor type=\"camera\">)")
+
+
+def _parse_laser(root: ET.Element, links: Dict[str, RobotLink]) -> Optional[LaserModel]:
+    for gz in root.findall("gazebo"):
+        sensor = gz.find("sensor")
+        if sensor is None or sensor.get("type") not in ("ray", "gpu_ray"):
+            continue
+        ref = gz.get("reference")
+        if ref not in links:
+            raise ValueError("ray sensor refers to unknown link %r" % ref)
+        plugin = sensor.find("plugin")
+        horizontal = sensor.find("ray/scan/horizontal")
+        if horizontal is None or sensor.find("ray/range") is None or plugin is None \
+                or plugin.get("filename") not in ("libgazebo_ros_laser.so", "libgazebo_ros_gpu_laser.so"):
+            raise ValueError("ray sensor needs <ray><scan><horizontal>, <ray><range> and a "
+                             "libgazebo_ros_laser.so plugin")
+        pose = sensor.find("pose")
+        if pose is not None and any(v != 0.0 for v in parse_numbers(pose.text or "", 6, "ray sensor pose")):
+            raise ValueError("ray sensor <pose> must be zero: mount it with its link's joint")
+        ray = sensor.find("ray")
+        laser = LaserModel(
+            link=ref,
+            samples=int(_text(horizontal, "samples")) * int(float(_text(horizontal, "resolution", "1"))),
+            angle_min=float(_text(horizontal, "min_angle", "0")),
+            angle_max=float(_text(horizontal, "max_angle", "0")),
+            range_min=float(_text(ray, "range/min")),
+            range_max=float(_text(ray, "range/max")),
+            rate=float(_text(sensor, "update_rate", "10")),
+            topic=_text(plugin, "topicName", "scan"),
+            frame_id=_text(plugin, "frameName", ref),
+        )
+        if laser.samples < 1 or not laser.angle_max >= laser.angle_min:
+            raise ValueError("ray sensor needs samples >= 1 and max_angle >= min_angle, got %d "
+                             "samples, %g..%g rad" % (laser.samples, laser.angle_min, laser.angle_max))
+        if not 0.0 <= laser.range_min < laser.range_max or not laser.rate > 0:
+            raise ValueError("ray sensor needs 0 <= range min < range max and update_rate > 0, "
+                             "got %g..%g m at %g Hz" % (laser.range_min, laser.range_max, laser.rate))
+        return laser
+    return None
 
 
 def collision_shapes_in_root(model: RobotModel) -> List[Tuple[str, Shape]]:

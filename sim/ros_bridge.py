@@ -1,6 +1,7 @@
 """The simulator's ROS face: publish what Gazebo's TurtleBot3 plugins publish, obey cmd_vel.
 
-``camera/image_raw`` + ``camera/camera_info`` (libgazebo_ros_camera), ``odom``
+``camera/image_raw`` + ``camera/camera_info`` (libgazebo_ros_camera), ``scan``
+(libgazebo_ros_laser, at the rate and in the frame the URDF gives it), ``odom``
 (libgazebo_ros_diff_drive) and ``/clock``; ``cmd_vel`` in. A node that reads these topics
 cannot tell this simulator from Gazebo. Beyond Gazebo it can write a ground-truth trace
 (JSON lines: robot, actors, the command it obeyed) and a top-down video for the summary and
@@ -18,10 +19,10 @@ import rospy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, LaserScan
 from std_msgs.msg import Float64
 
-from common.ros_messages import bgr_to_image, quaternion_from_yaw
+from common.ros_messages import bgr_to_image, quaternion_from_yaw, ranges_to_laser_scan
 from perception.recording import ConstantRateVideoWriter
 from sim.faces_in_view import face_plates, faces_in_view
 
@@ -64,11 +65,15 @@ class SimBridge:
                     "labels": {a.name: a.label for a in simulator.world.actors}}
             self._trace_file.write(json.dumps({"meta": meta}) + "\n")
         self._plates = face_plates(simulator.world)
+        self.laser = simulator.robot.laser
+        self.scan_period = 1.0 / self.laser.rate if self.laser is not None else 0.0
 
         self.clock_pub = rospy.Publisher("/clock", Clock, queue_size=10)
         self.image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=2)
         self.info_pub = rospy.Publisher("camera/camera_info", CameraInfo, queue_size=2)
         self.odom_pub = rospy.Publisher("odom", Odometry, queue_size=10)
+        self.scan_pub = (rospy.Publisher(self.laser.topic, LaserScan, queue_size=2)
+                         if self.laser is not None else None)
         self._cmd_sub = rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
         rospy.Subscriber("sim/stall_camera", Float64, self._on_stall, queue_size=5)
 
@@ -104,6 +109,7 @@ class SimBridge:
         """Step, publish and pace until shutdown or ``duration`` simulated seconds."""
         self.wait_for_driver()
         next_camera = 0.0
+        next_scan = 0.0
         next_odom = 0.0
         next_trace = 0.0
         wall_start = time.monotonic()
@@ -125,6 +131,9 @@ class SimBridge:
                 if now >= next_camera:
                     self._publish_camera(now)
                     next_camera += self.camera_period
+                if self.scan_pub is not None and now >= next_scan:
+                    self._publish_scan(now)
+                    next_scan += self.scan_period
                 if now >= next_trace:
                     self._write_trace(now, cmd)
                     next_trace += 0.1
@@ -163,6 +172,14 @@ class SimBridge:
         image.header.frame_id = "camera_rgb_optical_frame"
         self.image_pub.publish(image)
         self.info_pub.publish(self._camera_info(stamp, frame.shape[1], frame.shape[0]))
+
+    def _publish_scan(self, now: float) -> None:
+        laser = self.laser
+        msg = ranges_to_laser_scan(self.sim.scan(), laser.angle_min, laser.angle_increment,
+                                   laser.range_min, laser.range_max, laser.frame_id,
+                                   scan_time=self.scan_period)
+        msg.header.stamp = rospy.Time.from_sec(now)
+        self.scan_pub.publish(msg)
 
     def _camera_info(self, stamp, width: int, height: int) -> CameraInfo:
         fx, fy, cx, cy = self.sim.camera_intrinsics()

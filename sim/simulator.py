@@ -4,6 +4,7 @@
     sim.set_cmd_vel(0.2, 0.0)             # what cmd_vel would say (m/s, rad/s)
     sim.step(0.01)                        # advance simulated time
     frame = sim.render_camera()           # 640x480 BGR uint8, like camera/image_raw
+    ranges = sim.scan()                   # 360 ranges (m), like scan
     x, y, yaw, v, w = sim.odometry()      # like odom (world frame, as the Gazebo plugin's
                                           # odometrySource=world)
 
@@ -22,7 +23,8 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from sim.mjcf import CAMERA, COLLISION_GROUP, ROBOT_BODY, TIMESTEP, VISUAL_GROUP, build_mjcf
+from sim.mjcf import (CAMERA, COLLISION_GROUP, LASER, ROBOT_BODY, ROBOT_COLLISION_GROUP,
+                      ROBOT_VISUAL_GROUP, TIMESTEP, VISUAL_GROUP, build_mjcf)
 from sim.robot import RobotModel, footprint_radius, load_robot
 from sim.scenario import Scenario
 from sim.topdown import TopDownMap
@@ -55,7 +57,7 @@ TRAIL_PERIOD = 0.25
 
 
 class Simulator:
-    """Runs one scenario: robot physics (diff drive), scripted actors, camera and map.
+    """Runs one scenario: robot physics (diff drive), scripted actors, camera, laser and map.
 
     ``world``: a world name in worlds/ ('lobby'), a .world path or a scenario .yaml path.
     ``start``: (x, y, yaw) to place the robot somewhere else than the scenario's start.
@@ -86,6 +88,11 @@ class Simulator:
             body = self.model.body("actor:" + actor.name).id
             self._actor_mocap.append((actor.name, int(self.model.body_mocapid[body])))
         self._clearance_sets = self._make_clearance_sets()
+        self._laser_site = -1
+        if self.robot.laser is not None:
+            self._laser_site = self.model.site(LASER).id
+            angles = self.robot.laser.angles()
+            self._beams = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
 
         self._cmd = (0.0, 0.0)
         self._wheel_speed = [0.0, 0.0]  # commanded rim speeds (m/s) after the accel ramp
@@ -251,7 +258,7 @@ class Simulator:
         robot_geoms, targets, names = [], [], []
         for g in range(m.ngeom):
             name = m.geom(g).name
-            if name.startswith("robot:") and m.geom_group[g] == COLLISION_GROUP:
+            if name.startswith("robot:") and m.geom_group[g] == ROBOT_COLLISION_GROUP:
                 robot_geoms.append(g)
             elif name.startswith("static:"):
                 targets.append(g)
@@ -284,6 +291,32 @@ class Simulator:
                 best, what = float(d), names[j]
         return best, what
 
+    # --- laser ------------------------------------------------------------------------
+    def scan(self) -> np.ndarray:
+        """The laser's ranges now (m, float32, one per beam of ``robot.laser.angles()``), as
+        Gazebo's ray sensor reports them (REP 117): +inf where nothing is within range_max,
+        -inf where something is nearer than range_min. The rays hit the world's walls, boxes
+        and pillars (their collision and visual shapes), the floor and the actors' bodies,
+        never the robot itself (its geoms are in groups the rays skip)."""
+        laser = self.robot.laser
+        if laser is None:
+            raise ValueError("%s has no laser scanner (<sensor type=\"ray\">)" % self.robot.path)
+        self._forward()
+        pos = self.data.site_xpos[self._laser_site].copy()
+        rot = self.data.site_xmat[self._laser_site].reshape(3, 3)
+        vec = np.ascontiguousarray((self._beams @ rot.T).ravel())
+        n = laser.samples
+        geom = np.full(n, -1, dtype=np.int32)
+        dist = np.full(n, -1.0)
+        groups = np.zeros(6, dtype=np.uint8)
+        groups[VISUAL_GROUP] = groups[COLLISION_GROUP] = 1
+        mujoco.mj_multiRay(self.model, self.data, pos, vec, groups, 1, -1, geom, dist, n,
+                           laser.range_max + 1.0)
+        ranges = dist.astype(np.float32)
+        ranges[(geom < 0) | (dist < 0) | (dist >= laser.range_max)] = np.inf
+        ranges[(geom >= 0) & (dist >= 0) & (dist <= laser.range_min)] = -np.inf
+        return ranges
+
     # --- images -----------------------------------------------------------------------
     def render_camera(self) -> np.ndarray:
         """The robot camera's view: height x width x 3 BGR uint8 (640x480 for our robot)."""
@@ -299,6 +332,7 @@ class Simulator:
             option = mujoco.MjvOption()
             option.geomgroup[:] = 0
             option.geomgroup[VISUAL_GROUP] = 1
+            option.geomgroup[ROBOT_VISUAL_GROUP] = 1
             self._scene_option = option
         self._renderer.update_scene(self.data, camera=CAMERA, scene_option=self._scene_option)
         rgb = self._renderer.render()

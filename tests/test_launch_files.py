@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -116,6 +117,21 @@ def test_robot_launch_needs_a_waypoints_file_and_remaps_the_drivers_topics(tmp_p
     missing = subprocess.run(["roslaunch", "--nodes", os.path.join(LAUNCH, "robot.launch")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "waypoints" in missing.stdout + missing.stderr
+
+
+def test_robot_launch_remaps_the_laser_scan_for_patrol_node(monkeypatch):
+    import roslaunch.config
+
+    def remaps(*args):
+        # roslaunch reads name:=value arguments from sys.argv
+        monkeypatch.setattr(sys, "argv", ["roslaunch", "waypoints:=/tmp/site.yaml"] + list(args))
+        config = roslaunch.config.load_config_default([os.path.join(LAUNCH, "robot.launch")],
+                                                      None, verbose=False)
+        (node,) = config.nodes
+        return dict(node.remap_args)
+
+    assert remaps()["scan"] == "scan"  # a TurtleBot3's LDS driver's topic
+    assert remaps("scan:=/lidar/scan")["scan"] == "/lidar/scan"
 
 
 def test_patrol_gazebo_launch_resolves_our_world_robot_and_nodes(tmp_path):

@@ -156,6 +156,21 @@ def test_frames_in_a_wrong_encoding_are_refused_and_the_robot_does_not_move(tmp_
     assert alerts_in(out) == []
 
 
+def test_a_laser_scan_in_another_frame_is_refused_with_its_frame_named(tmp_path):
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out)
+        graph.spawn(["rostopic", "pub", "-r", "2", "scan", "sensor_msgs/LaserScan",
+                     "{header: {frame_id: laser}, angle_min: 0.0, angle_max: 0.2, "
+                     "angle_increment: 0.1, range_min: 0.12, range_max: 3.5, "
+                     "ranges: [1.0, 1.0, 1.0]}"], "scan")
+        wait_for(lambda: "laser scan refused" in graph.log_text("patrol_node"), 90,
+                 "the node to refuse the scan", graph)
+        log = graph.log_text("patrol_node")
+    assert "frame 'laser', expected the laser's frame 'base_scan'" in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+
+
 def test_compressed_camera_images_work_when_configured(tmp_path):
     out = str(tmp_path)
     with RosGraph(os.path.join(out, "logs")) as graph:

@@ -5,13 +5,16 @@ where the walls are), never from a previous run.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import numpy as np
 import pytest
 
 from common.errors import InputError
-from sim.robot import collision_shapes_in_root
+from rosgraph_harness import REPO, RosGraph
+from sim.robot import collision_shapes_in_root, footprint_radius
 from sim.simulator import Simulator
 
 
@@ -198,4 +201,118 @@ def test_bad_arguments_are_refused():
         sim.step(0.0)
     with pytest.raises(ValueError, match="finite"):
         sim.set_cmd_vel(float("nan"), 0.0)
+    sim.close()
+
+
+# --- the laser scanner ------------------------------------------------------------------
+def scanner_xy(sim: Simulator):
+    """Where the URDF puts the scanner, in the world, for the robot's pose now."""
+    x, y, yaw, _, _ = sim.odometry()
+    dx, dy = sim.robot.link_pose(sim.robot.laser.link)[:2]
+    return x + dx * math.cos(yaw) - dy * math.sin(yaw), y + dx * math.sin(yaw) + dy * math.cos(yaw)
+
+
+def beam(sim: Simulator, angle: float) -> int:
+    """Index of the beam nearest to ``angle`` (radians, counter-clockwise from forward)."""
+    laser = sim.robot.laser
+    return int(round((angle % (2 * math.pi) - laser.angle_min) / laser.angle_increment)) % laser.samples
+
+
+def world_shape(sim: Simulator, name: str):
+    return next(s for m in sim.world.models for s in m.collisions if s.name == name)
+
+
+def test_scan_reads_the_corridor_walls_where_the_world_file_puts_them():
+    sim = Simulator("corridor", start=(4.0, -0.5, -math.pi / 2))  # facing the south wall
+    laser = sim.robot.laser
+    ranges = sim.scan()
+    assert ranges.shape == (laser.samples,) == (360,) and ranges.dtype == np.float32
+    sx, sy = scanner_xy(sim)
+    south, north = world_shape(sim, "walls/wall_south"), world_shape(sim, "walls/wall_north")
+    ahead = sy - (south.pose[1] + south.size[1] / 2.0)  # 1.064 m: the scanner sits behind the centre
+    behind = (north.pose[1] - north.size[1] / 2.0) - sy
+    assert ranges[beam(sim, 0.0)] == pytest.approx(ahead, abs=0.02)
+    assert ranges[beam(sim, math.pi)] == pytest.approx(behind, abs=0.02)
+    # east wall 9.9 m and west wall 5.5 m away along the corridor: beyond range_max
+    assert ranges[beam(sim, math.pi / 2)] == np.inf and ranges[beam(sim, -math.pi / 2)] == np.inf
+    finite = ranges[np.isfinite(ranges)]
+    assert len(finite) > 0 and finite.min() >= laser.range_min and finite.max() < laser.range_max
+    sim.close()
+
+
+def test_scan_sees_a_box_beside_the_robot():
+    sim = Simulator("corridor", start=(6.0, 0.0, 0.0))  # the bench is on the left, 1.05 m away
+    bench = next(m for m in sim.world.models if m.name == "bench").collisions[0]
+    sx, sy = scanner_xy(sim)
+    expected = (bench.pose[1] - bench.size[1] / 2.0) - sy
+    assert sim.scan()[beam(sim, math.pi / 2)] == pytest.approx(expected, abs=0.02)
+    sim.close()
+
+
+def test_scan_sees_an_actors_body():
+    sim = Simulator("lobby", start=(9.6, -2.2, 0.0))  # face to face with anna
+    anna = sim.world.actor("anna")
+    legs = min(anna.visuals, key=lambda s: s.pose[2])  # the lowest box: in the scan plane
+    x, _, _, _ = anna.trajectory.pose_at(sim.time)
+    sx, _ = scanner_xy(sim)
+    expected = x - legs.size[0] / 2.0 - sx  # she faces the robot (yaw pi): depth along x
+    assert expected < 1.0
+    assert sim.scan()[beam(sim, 0.0)] == pytest.approx(expected, abs=0.02)
+    sim.close()
+
+
+def test_scan_does_not_see_the_robot_itself():
+    sim = Simulator("lobby", start=(5.0, 2.5, 0.0))  # open floor
+    ranges = sim.scan()
+    assert not np.isneginf(ranges).any()
+    assert np.all(ranges > footprint_radius(sim.robot))
+    # ... although the mast stands in the forward beam: a ray that may hit the robot's
+    # geoms stops at it, nearer than range_min (mujoco imported after sim.simulator, which
+    # orders the GL and triton libraries)
+    import mujoco
+
+    site = sim.model.site("robot_laser").id
+    geom = np.array([-1], dtype=np.int32)
+    forward = sim.data.site_xmat[site].reshape(3, 3)[:, 0].copy()
+    hit = mujoco.mj_ray(sim.model, sim.data, sim.data.site_xpos[site].copy(), forward, None, 1, -1, geom)
+    assert sim.model.geom(int(geom[0])).name.startswith("robot:") and 0 <= hit < sim.robot.laser.range_min
+    sim.close()
+
+
+def test_scan_reports_something_nearer_than_range_min_as_minus_inf():
+    sim = Simulator("corridor")
+    # the scanner 0.08 m from the south wall's face, the robot overlapping it (no physics)
+    sim.place_robot(4.0, -1.5 + 0.08 - 0.064, -math.pi / 2)
+    ranges = sim.scan()
+    assert ranges[beam(sim, 0.0)] == -np.inf  # REP 117, as Gazebo's ray sensor reports it
+    sim.close()
+
+
+@pytest.mark.ros
+def test_sim_node_publishes_the_scan_in_sim_time(tmp_path):
+    out = str(tmp_path / "scans.json")
+    with RosGraph(str(tmp_path / "logs")) as graph:
+        graph.spawn(["rosrun", "mask_patrol", "sim_node", "_world:=corridor"], "sim_node")
+        listener = graph.spawn(["python3", os.path.join(REPO, "tests", "ros_nodes", "scan_listener.py"),
+                                "--out", out, "--timeout", "120"], "scan_listener")
+        listener.wait(timeout=180)
+        assert listener.returncode == 0, graph.log_text("sim_node")[-3000:]
+    with open(out) as handle:
+        first, second = json.load(handle)
+    sim = Simulator("corridor")
+    laser = sim.robot.laser
+    assert first["frame_id"] == "base_scan" and len(first["ranges"]) == 360
+    assert (first["range_min"], first["range_max"]) == pytest.approx((laser.range_min, laser.range_max))
+    assert first["angle_min"] == 0.0
+    assert first["angle_increment"] == pytest.approx(laser.angle_increment)
+    assert first["angle_max"] == pytest.approx(laser.angle_max, abs=1e-5)
+    # stamps in simulated seconds (not wall time), one scan period apart
+    assert 0.0 <= first["stamp"] < 600.0
+    assert second["stamp"] - first["stamp"] == pytest.approx(1.0 / laser.rate, abs=0.011)
+    # the same walls as the simulator sees at the start (the robot has not moved)
+    expected = sim.scan()
+    for angle in (math.pi / 2, math.pi, -math.pi / 2):
+        i = beam(sim, angle)
+        assert float(first["ranges"][i]) == pytest.approx(float(expected[i]), abs=0.02)
+    assert float(first["ranges"][beam(sim, 0.0)]) == np.inf  # the east wall, 13.9 m away
     sim.close()

@@ -10,8 +10,11 @@ import py_trees
 import pytest
 
 from behaviors import blackboard_keys as keys
+from behaviors import ros_io
 from behaviors.config import Config
 from behaviors.control import ZERO
+from common.errors import InputError
+from common.ros_messages import ranges_to_laser_scan
 from behaviors.tree import (FOLLOW_UNMASKED, IDLE, MODES, PATROL, SAFETY_GUARD, active_branch,
                             create_root, current_command)
 from tree_harness import TreeHarness, make_track
@@ -28,7 +31,7 @@ def test_create_root_needs_no_arguments_and_has_the_documented_shape():
                                                "Priorities"]
     gather, _, _, priorities = root.children
     assert [c.name for c in gather.children] == ["Reset Command", "Camera2BB", "Odometry2BB",
-                                                 "EStop2BB", "CameraInfo2BB"]
+                                                 "EStop2BB", "CameraInfo2BB", "Scan2BB"]
     assert [c.name for c in priorities.children] == list(MODES)
     assert MODES == ("Safety Guard", "Follow Unmasked", "Patrol")
     follow = priorities.children[1]
@@ -123,3 +126,33 @@ def test_switching_branches_never_leaves_an_old_command_behind():
     h.tick(feed=False)
     h.clock.advance(1.0)
     assert h.tick(feed=False) == ZERO  # inputs went quiet: stopped, not the last command
+
+
+def test_scan2bb_puts_the_newest_scan_on_the_blackboard_and_nothing_reads_it_yet():
+    import math
+
+    import numpy as np
+
+    ahead = np.full(360, np.inf, dtype=np.float32)
+    ahead[:5] = ahead[-5:] = 0.15  # something right in front of the robot
+    msg = ranges_to_laser_scan(ahead, 0.0, 2 * math.pi / 359, 0.12, 3.5, "base_scan")
+    scan = ros_io.scan_to_ranges(msg, expected_frame="base_scan")
+
+    without = TreeHarness(ROUTE)
+    commands = [without.tick(move=True) for _ in range(5)]
+    assert without.read(keys.SCAN) is None and "no scan yet" in without.behaviour("Scan2BB").feedback_message
+
+    h = TreeHarness(ROUTE)
+    with pytest.raises(InputError, match="scan_to_ranges"):
+        h.inbox.put_scan(ahead)  # a bare array: the node converts and checks every scan
+    seen = []
+    for _ in range(5):
+        arrived = h.clock()
+        h.inbox.put_scan(scan)
+        seen.append(h.tick(move=True))  # the tick comes 0.1 s later
+        item = h.read(keys.SCAN)
+        assert item.value is scan and item.stamp == arrived  # stamped on arrival, like the others
+    assert item.seq == 5 and "scan #5, 0.10 s old" in h.behaviour("Scan2BB").feedback_message
+    assert "nearest 0.15 m" in str(item)  # what the tree viewer shows
+    # Behaviour is unchanged: the patrol drives on as it does without a scan.
+    assert seen == commands and commands[-1].linear_x > 0

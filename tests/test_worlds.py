@@ -190,6 +190,46 @@ def test_robot_file_matches_a_waffle_pi_with_a_raised_camera():
     assert 1.0 < z < 1.5 and pitch < 0  # on a mast, tilted up towards faces
 
 
+def test_robot_file_has_a_waffle_pi_laser_scanner():
+    # Read as Gazebo reads it: the sensor block of the link, not through our loader.
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")).getroot()
+    joint = next(j for j in root.findall("joint") if j.find("child").get("link") == "base_scan")
+    assert joint.get("type") == "fixed" and joint.find("parent").get("link") == "base_link"
+    assert joint.find("origin").get("xyz").split() == ["-0.064", "0", "0.122"]  # as on a waffle_pi
+    gazebo = next(g for g in root.findall("gazebo") if g.get("reference") == "base_scan")
+    sensor = gazebo.find("sensor")
+    assert sensor.get("type") == "ray" and float(sensor.find("update_rate").text) == 5.0
+    horizontal = sensor.find("ray/scan/horizontal")
+    assert int(horizontal.find("samples").text) == 360
+    assert float(horizontal.find("min_angle").text) == 0.0
+    assert float(horizontal.find("max_angle").text) == pytest.approx(2 * math.pi, abs=1e-4)
+    assert float(sensor.find("ray/range/min").text) == pytest.approx(0.12)
+    assert float(sensor.find("ray/range/max").text) == pytest.approx(3.5)
+    plugin = sensor.find("plugin")
+    assert plugin.get("filename") == "libgazebo_ros_laser.so"
+    assert (plugin.find("topicName").text, plugin.find("frameName").text) == ("scan", "base_scan")
+
+
+def test_the_simulator_reads_the_laser_from_the_robot_file(tmp_path):
+    laser = load_robot().laser
+    assert (laser.link, laser.topic, laser.frame_id) == ("base_scan", "scan", "base_scan")
+    assert (laser.samples, laser.range_min, laser.range_max, laser.rate) == (360, 0.12, 3.5, 5.0)
+    assert laser.angles()[-1] == pytest.approx(laser.angle_max)  # Gazebo's spacing: both ends
+    x, y, z, _, _, _ = load_robot().link_pose("base_scan")
+    assert (x, y, z) == pytest.approx((-0.064, 0.0, 0.132))  # base_link is 0.010 up
+    with open(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")) as handle:
+        text = handle.read()
+    broken = tmp_path / "robot.urdf"
+    broken.write_text(text.replace("<min>0.120</min>", "<min>4.0</min>"))
+    with pytest.raises(InputError, match="range min < range max"):
+        load_robot(str(broken))
+    broken.write_text(text.replace('filename="libgazebo_ros_laser.so"', 'filename="libnothing.so"'))
+    with pytest.raises(InputError, match="libgazebo_ros_laser.so"):
+        load_robot(str(broken))
+
+
 def test_robot_file_with_inconsistent_wheels_is_refused(tmp_path):
     with open(os.path.join(WORLDS_DIR, "robot", "mask_patrol_robot.urdf")) as handle:
         text = handle.read()

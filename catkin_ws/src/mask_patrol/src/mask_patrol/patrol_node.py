@@ -2,7 +2,8 @@
 
 Subscribes camera/image_raw (sensor_msgs/Image, or CompressedImage on
 camera/image_raw/compressed with ~compressed:=true), camera/camera_info (the field of view),
-odom (nav_msgs/Odometry) and e_stop (std_msgs/Bool); publishes cmd_vel
+odom (nav_msgs/Odometry), e_stop (std_msgs/Bool) and scan (sensor_msgs/LaserScan in frame
+base_scan; on the blackboard, not yet used by the tree); publishes cmd_vel
 (geometry_msgs/Twist), ~detections (mask_patrol/FaceDetectionArray), ~annotated/image_raw
 (sensor_msgs/Image), ~alert (mask_patrol/MaskAlert), ~mode (std_msgs/String) and
 ~tree/snapshots (std_msgs/String, py_trees_js JSON, latched, on change). Every topic is
@@ -24,7 +25,7 @@ import py_trees
 import rospy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
 from std_msgs.msg import Bool, String
 
 from behaviors import ros_io
@@ -42,6 +43,8 @@ from common.errors import InputError
 
 #: The frame the camera's pixels are in (TurtleBot3's, and our URDF's).
 CAMERA_FRAME = "camera_rgb_optical_frame"
+#: The frame the laser's ranges are in (TurtleBot3's LDS, and our URDF's).
+LASER_FRAME = "base_scan"
 
 
 def alert_message(record: AlertRecord) -> MaskAlert:
@@ -136,6 +139,7 @@ class PatrolNode:
         rospy.Subscriber("camera/camera_info", CameraInfo, self._on_camera_info, queue_size=1)
         rospy.Subscriber("odom", Odometry, self._on_odom, queue_size=5)
         rospy.Subscriber("e_stop", Bool, lambda m: self.inbox.put_estop(m.data), queue_size=5)
+        rospy.Subscriber("scan", LaserScan, self._on_scan, queue_size=1, buff_size=2 ** 16)
         rospy.loginfo("patrol_node: camera field of view %.4f rad from the settings until "
                       "camera/camera_info arrives", self.config.camera_hfov)
 
@@ -169,6 +173,12 @@ class PatrolNode:
             self.inbox.put_odometry(x, y, yaw)
         except InputError as exc:
             rospy.logerr_throttle(5.0, "patrol_node: odometry refused: %s" % exc)
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        try:
+            self.inbox.put_scan(ros_io.scan_to_ranges(msg, expected_frame=LASER_FRAME))
+        except InputError as exc:
+            rospy.logerr_throttle(5.0, "patrol_node: laser scan refused: %s" % exc)
 
     # --- the tick ----------------------------------------------------------------------
     def tick(self, _event=None) -> None:

@@ -35,7 +35,8 @@ def main() -> int:
         trace=bool(rospy.get_param("~trace", False)),
         wait_for_cmd_vel=float(rospy.get_param("~wait_for_cmd_vel", 0.0)),
     )
-    rospy.loginfo("sim: world %s loaded, publishing camera/image_raw, odom, /clock", world)
+    rospy.loginfo("sim: world %s loaded, publishing camera/image_raw, %sodom, /clock", world,
+                  "%s, " % simulator.robot.laser.topic if simulator.robot.laser is not None else "")
     bridge.run()
     return 0
 
