@@ -281,7 +281,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--min-face-size", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch/OpenCV threads (default 1, see DESIGN.md)")
+                        help="torch/OpenCV threads (default 1, see docs/SETUP.md)")
     parser.add_argument("--weights", default=None, help="classifier weights")
     parser.add_argument("--detectors", default=",".join(DETECTORS),
                         help="detectors to run, in turn (default %(default)s; the last line's "

@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 
+from common.geometry import focal_length_px, wrap_angle
 from perception.classifier import CROP_MARGIN, crop_face
 from perception.detector import check_image
 from perception.tracker import FaceTracker
@@ -175,8 +176,8 @@ class FramePipeline:
         detect = self.frame_index % self.detect_every == 0
         if camera_yaw is not None and self.horizontal_fov is not None:
             if self._last_yaw is not None and len(self.tracker):
-                turned = math.remainder(camera_yaw - self._last_yaw, 2.0 * math.pi)
-                focal = (small.shape[1] / 2.0) / math.tan(self.horizontal_fov / 2.0)
+                turned = wrap_angle(camera_yaw - self._last_yaw)
+                focal = focal_length_px(small.shape[1], self.horizontal_fov)
                 self.tracker.turn(turned, focal, small.shape[1])
             self._last_yaw = float(camera_yaw)
         if len(self.tracker):

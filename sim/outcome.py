@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from behaviors.modes import FOLLOW_UNMASKED
+from common.geometry import wrap_angle
 from common.errors import InputError
 
 
@@ -153,7 +154,7 @@ def driving_towards(row: Dict[str, Any], cone: float = math.radians(60)) -> bool
         return True
     rx, ry, ryaw = row["robot"]
     bearing = math.atan2(pose[1] - ry, pose[0] - rx) - ryaw
-    return abs(math.atan2(math.sin(bearing), math.cos(bearing))) < cone
+    return abs(wrap_angle(bearing)) < cone
 
 
 def mode_intervals(events: List[Dict[str, Any]], end: float) -> List[Tuple[str, float, float]]:

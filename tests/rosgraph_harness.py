@@ -1,7 +1,7 @@
 """A private ROS master per test and helpers to start roslaunch/nodes against it.
 
 Every ROS test gets its own ``rosmaster --core`` on a free port with ROS_HOSTNAME=127.0.0.1
-(DESIGN.md), so tests never meet each other's topics and never need a running roscore. All
+(docs/SETUP.md), so tests never meet each other's topics and never need a running roscore. All
 processes are started in their own process group and killed on exit, even when a test fails.
 """
 from __future__ import annotations

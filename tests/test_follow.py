@@ -8,6 +8,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.alerts import AlertEvent, AlertStore
 from behaviors.config import Config
 from behaviors.control import ZERO
+from behaviors.tree import PATROL
 from tree_harness import FACE_BOX, TreeHarness, make_track, real_frame
 
 CONFIG = Config(waypoints=((3.0, 0.0), (3.0, 3.0)), lost_timeout_s=2.0, follow_budget_s=20.0,
@@ -62,7 +63,7 @@ def test_masked_people_are_not_followed_nor_alerted():
     for _ in range(20):
         h.see([make_track(2, label="masked", hits=10)])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
     assert h.alerts == []
 
 
@@ -71,7 +72,7 @@ def test_unconfirmed_track_waits_for_k_detections():
     for hits in (1, 2):
         h.see([make_track(5, hits=hits)])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
         assert h.alerts == []
     h.see([make_track(5, hits=3)])
     h.tick()
@@ -83,7 +84,7 @@ def test_old_perception_result_does_not_start_a_follow():
     h = TreeHarness(CONFIG)
     h.see([make_track(5)], age=CONFIG.result_max_age_s + 0.5)
     h.tick()
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert "too old" in h.behaviour("Unmasked Confirmed?").feedback_message
 
 
@@ -106,7 +107,7 @@ def test_lost_track_returns_to_patrol_after_the_timeout():
         if h.clock() - last_seen > CONFIG.result_max_age_s:
             assert command == ZERO  # out of sight: wait, do not steer on an old box
     command = h.tick()  # the tick just past the timeout
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert command.linear_x > 0
     assert h.read(keys.FOLLOW_TARGET) is None
     assert "lost track 6" in h.behaviour("Servo To Face").feedback_message
@@ -134,7 +135,7 @@ def test_cooldown_is_respected_and_a_followed_track_is_not_chased_again():
     h.see([])
     while h.tip() == "Servo To Face":
         h.tick()
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     gave_up_at = h.clock()
     assert h.read(keys.FOLLOW_COOLDOWN_UNTIL) == gave_up_at + CONFIG.cooldown_s
     assert h.read(keys.PEOPLE).followed_tracks == (6,)
@@ -142,7 +143,7 @@ def test_cooldown_is_respected_and_a_followed_track_is_not_chased_again():
     while h.clock() + 0.1 < gave_up_at + CONFIG.cooldown_s - 0.05:
         h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
     assert "cooling down" in h.behaviour("Unmasked Confirmed?").feedback_message
     for _ in range(3):
         h.see([make_track(6), make_track(8, box=(100, 100, 150, 150))])
@@ -184,7 +185,7 @@ def test_a_new_track_of_a_person_already_alerted_is_neither_alerted_nor_followed
     for _ in range(5):
         h.see([make_track(2, box=SMALL_FACE_RIGHT)])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
     assert len(h.alerts) == 1
     assert h.read(keys.PEOPLE).is_recognised(2)
     assert str(h.read(keys.PEOPLE).memory) == "1 person(s) alerted, 2 sighting(s)"  # track 2's too
@@ -205,7 +206,7 @@ def test_follow_budget_ends_a_follow_even_in_view():
             break
         steps += 1
     assert 28 <= steps <= 31  # 3 s at 10 Hz
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert "budget" in h.behaviour("Servo To Face").feedback_message
 
 
@@ -216,7 +217,7 @@ def test_person_who_puts_on_a_mask_is_let_go():
     assert h.tip() == "Servo To Face"
     h.see([make_track(3, label="masked")])
     h.tick()
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert "wears a mask" in h.behaviour("Servo To Face").feedback_message
 
 
@@ -267,7 +268,7 @@ def test_a_face_the_classifier_hesitates_on_raises_no_alert_and_is_not_followed(
     for _ in range(10):
         h.see([unsure])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
     assert h.alerts == []
     sure = make_track(4, label="incorrect", box=SMALL_FACE_RIGHT)
     sure.probabilities = (0.2, 0.35, 0.45)  # unmasked or incorrect: 0.8
@@ -339,7 +340,7 @@ def test_a_face_too_small_to_judge_raises_no_alert_until_it_comes_closer():
     for _ in range(10):
         h.see([make_track(4, box=far)])
         h.tick()
-        assert h.tip() == "Patrol"
+        assert h.tip() == PATROL
     assert h.alerts == []
     side = CONFIG.alert_min_face_px
     near = (300.0, 200.0, 300.0 + side, 200.0 + side)

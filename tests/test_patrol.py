@@ -9,6 +9,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO, Pose2D, distance
 from behaviors.waypoints import load_waypoints, parse_waypoints
+from behaviors.tree import PATROL
 from common.errors import InputError
 from tree_harness import TreeHarness, make_track
 
@@ -31,12 +32,12 @@ def drive(h: TreeHarness, ticks: int, visited=None):
 def test_patrol_visits_the_waypoints_in_order_and_loops():
     h = TreeHarness(Config(waypoints=SQUARE), start_pose=(0.0, 0.0, 0.0))
     visited = drive(h, 900, [])  # 90 s of simulated time, ~8 m per lap at <= 0.3 m/s
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert len(visited) >= 6
     start = visited.index(0)
     for a, b in zip(visited[start:], visited[start + 1:]):
         assert b == (a + 1) % len(SQUARE)  # never skips, never goes backwards
-    assert h.behaviour("Patrol").reached >= 5
+    assert h.behaviour(PATROL).reached >= 5
 
 
 def test_patrol_starts_from_the_nearest_waypoint():
@@ -58,7 +59,7 @@ def test_patrol_resumes_from_the_nearest_waypoint_after_a_follow():
     h.see([])
     while h.tip() == "Servo To Face":
         h.tick()
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert h.read(keys.PATROL_WAYPOINT) == 2  # nearest, not the old goal 0
     visited = drive(h, 120, [])
     assert visited[:2] == [2, 3]
@@ -74,7 +75,7 @@ def test_patrol_keeps_its_goal_after_a_safety_stop():
     h.pose = Pose2D(h.pose.x, 1.9, h.pose.yaw)  # pushed by hand, nearer another waypoint
     h.inbox.put_estop(False)
     h.tick(move=True)
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert h.read(keys.PATROL_WAYPOINT) == goal
 
 
@@ -82,8 +83,8 @@ def test_without_waypoints_the_patrol_stands_still():
     h = TreeHarness(Config())
     for _ in range(5):
         assert h.tick() == ZERO
-        assert h.tip() == "Patrol"
-    assert "no waypoints" in h.behaviour("Patrol").feedback_message
+        assert h.tip() == PATROL
+    assert "no waypoints" in h.behaviour(PATROL).feedback_message
 
 
 def test_single_waypoint_is_held():

@@ -82,7 +82,7 @@ def test_default_pipeline_on_a_real_photo_and_gray_input():
     import torch
 
     pipeline = FramePipeline.default(detect_every=3)
-    assert torch.get_num_threads() == 1  # set deliberately, see DESIGN.md
+    assert torch.get_num_threads() == 1  # set deliberately, see docs/SETUP.md
     image = astronaut_bgr()
     result = pipeline.process(image)
     (track,) = result.tracks

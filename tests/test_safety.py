@@ -8,6 +8,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.config import Config
 from behaviors.control import ZERO
 from behaviors.safety import Unsafe
+from behaviors.tree import PATROL, SAFETY_GUARD
 from tree_harness import TreeHarness, make_track, real_frame
 
 ROUTE = Config(waypoints=((3.0, 0.0), (3.0, 3.0)))
@@ -36,7 +37,7 @@ def test_no_velocity_with_camera_but_no_odometry():
 def test_fresh_inputs_release_the_guard_and_the_patrol_moves():
     h = TreeHarness(ROUTE)
     command = h.tick()
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
     assert command.linear_x > 0
     assert h.read(keys.SAFETY_REASON) == ""
 
@@ -50,7 +51,7 @@ def test_stale_camera_stops_the_robot_within_one_tick_and_recovers():
     assert h.tip() == "Stop"
     assert "camera stale" in h.read(keys.SAFETY_REASON)
     assert h.tick().linear_x > 0  # a fresh frame: the patrol carries on
-    assert h.tip() == "Patrol"
+    assert h.tip() == PATROL
 
 
 def test_stale_odometry_stops_the_robot():
@@ -113,6 +114,6 @@ def test_guard_is_the_first_priority_and_built_from_py_trees_composites():
     priorities = h.behaviour("Priorities")
     assert isinstance(priorities, py_trees.composites.Selector) and not priorities.memory
     guard = priorities.children[0]
-    assert guard.name == "Safety Guard"
+    assert guard.name == SAFETY_GUARD
     assert isinstance(guard, py_trees.composites.Sequence) and not guard.memory
     assert [c.name for c in guard.children] == ["Unsafe?", "Stop"]
