@@ -45,6 +45,8 @@ if __name__ == "__main__" and not __package__:
 
 import numpy as np  # noqa: E402
 
+from behaviors.console.auth import write_token_file  # noqa: E402
+
 HOST = "127.0.0.1"
 #: A face box inside the frame that ``frame()`` makes (the astronaut's face).
 FACE_BOX = (245.0, 62.0, 333.0, 172.0)
@@ -70,22 +72,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_token(folder: str) -> Tuple[str, str]:
-    import secrets
-
-    token = secrets.token_urlsafe(32)
-    path = os.path.join(folder, "console.token")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    return path, token
-
-
 class Console:
     """``alerts serve`` in a subprocess on a free loopback port."""
 
     def __init__(self, db: str, folder: str, timeout: float) -> None:
-        self.token_file, self.token = write_token(folder)
+        self.token_file, self.token = write_token_file(folder)
         self.port = free_port()
         self.base = "http://%s:%d" % (HOST, self.port)
         self.stderr_path = os.path.join(folder, "console.stderr")

@@ -18,6 +18,22 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 NOETIC=/opt/ros/noetic/setup.bash
 
+# install_missing_apt WHAT PACKAGE...: apt-get only the packages not yet installed.
+install_missing_apt() {
+  local what="$1"; shift
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${#missing[@]} apt packages ($what)..."
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "apt packages: already installed"
+  fi
+}
+
 # --- the robot: ROBOT=1 bash scripts/setup.sh, or scripts/setup.sh --robot ------------
 # Only what the patrol runs (requirements-robot.txt, with --no-deps: onnxruntime, OpenCV
 # contrib, numpy, py_trees, ...) in its own venv, .venv-robot; no torch. The node runs there with
@@ -35,15 +51,7 @@ if [ "${ROBOT:-0}" = 1 ] || [ "${1:-}" = --robot ]; then
   else
     ROBOT_APT=(python3-venv python3-pip build-essential cmake)
   fi
-  missing=()
-  for p in "${ROBOT_APT[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "robot: installing ${#missing[@]} apt packages (ROS 1)..."
-    sudo_if_needed apt-get update -qq
-    sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  install_missing_apt "robot: ROS 1" "${ROBOT_APT[@]}"
   if [ ! -x "$RVENV/bin/python3" ]; then
     say "robot: creating $RVENV from /usr/bin/python3 (--system-site-packages, to see rospy)"
     /usr/bin/python3 -m venv --system-site-packages "$RVENV"
@@ -102,17 +110,7 @@ if [ ! -f "$NOETIC" ]; then
     ros-nav-msgs python3-nav-msgs libnav-msgs-dev python3-cv-bridge
   )
 fi
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing ${#missing[@]} apt packages (ROS 1 from Debian, rendering, ffmpeg)..."
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  say "apt packages: already installed"
-fi
+install_missing_apt "ROS 1 from Debian, rendering, ffmpeg" "${APT_PACKAGES[@]}"
 
 # --- 2. the venv ----------------------------------------------------------------------
 # Debian's interpreter, not the pyenv one on PATH: only it can see rospy and cv_bridge.

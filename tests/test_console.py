@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 
 from behaviors.alerts import AlertStore, read_alerts, read_events
+from behaviors.console.auth import write_token_file
 from behaviors.control import Pose2D
 from rosgraph_harness import REPO, free_port
 from tree_harness import FACE_BOX, real_frame
@@ -43,21 +44,12 @@ def make_store(path: str, count: int = 2, world: str = "lobby") -> List[int]:
                 for i in range(count)]
 
 
-def write_token(folder: str, token: Optional[str] = None) -> Tuple[str, str]:
-    token = token or secrets.token_urlsafe(32)
-    path = os.path.join(folder, "console.token")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    return path, token
-
-
 class Console:
     """A running ``alerts serve`` process and how to talk to it."""
 
     def __init__(self, dbs: List[str], folder: str, host: str = "127.0.0.1",
                  token: Optional[str] = None) -> None:
-        self.token_file, self.token = write_token(folder, token)
+        self.token_file, self.token = write_token_file(folder, token)
         self.port = free_port()
         self.host = host
         argv = [sys.executable, "-m", "behaviors.alert_cli", "serve", "--port", str(self.port),
@@ -358,7 +350,7 @@ def test_unsafe_or_broken_starts_exit_2_with_one_line(tmp_path):
     line = one_line(run_console(["--db", db, "--host", "0.0.0.0", "--port", port],
                                 env={"MASK_PATROL_CONSOLE_TOKEN": "a" * 64}))
     assert "MASK_PATROL_CONSOLE_TOKEN" in line
-    shared, _ = write_token(str(tmp_path))
+    shared, _ = write_token_file(str(tmp_path))
     os.chmod(shared, 0o644)
     line = one_line(run_console(["--db", db, "--token-file", shared, "--port", port]))
     assert "chmod 600" in line

@@ -25,7 +25,7 @@ from behaviors.alerts import AlertStore, read_alerts
 from behaviors.control import Pose2D
 from conftest import fixture_paths, head_patch, paste, wall
 from rosgraph_harness import REPO, RosGraph, free_port
-from test_console import write_token
+from behaviors.console.auth import write_token_file
 from test_viewer import save_screenshot, start_chromium, wait_for
 
 pytestmark = pytest.mark.ros
@@ -71,7 +71,7 @@ def seed_earlier_alerts(db: str) -> None:
 
 
 def start_console(graph: RosGraph, tmp: str, dbs: List[str]):
-    token_file, token = write_token(tmp)
+    token_file, token = write_token_file(tmp)
     port = free_port()
     argv = [sys.executable, "-m", "behaviors.alert_cli", "serve", "--port", str(port),
             "--token-file", token_file]

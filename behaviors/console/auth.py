@@ -30,6 +30,17 @@ MIN_TOKEN_BYTES = 32
 MAKE_ONE = ("python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > F && chmod 600 F")
 
 
+def write_token_file(folder: str, token: Optional[str] = None) -> Tuple[str, str]:
+    """What MAKE_ONE does, from Python: a fresh token (or ``token``) in ``folder``/console.token,
+    created 0600; returns (path, token). For tests, benchmarks and set-up scripts."""
+    token = token or secrets.token_urlsafe(MIN_TOKEN_BYTES)
+    path = os.path.join(folder, "console.token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return path, token
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and 'localhost'; False for 0.0.0.0, names and the rest."""
     if host == "localhost":
