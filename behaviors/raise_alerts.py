@@ -23,6 +23,7 @@ from behaviors.blackboard_keys import read
 from behaviors.clock import Clock
 from behaviors.config import Config
 from behaviors.people import PersonRegistry, locate_face, torso_signature
+from perception.privacy import bystander_boxes
 from perception.types import ALERT_LABELS, LABELS, Track
 
 #: Receives each alert exactly once per person; must return quickly (see alerts.AlertWriter).
@@ -122,8 +123,9 @@ class RaiseAlerts(py_trees.behaviour.Behaviour):
                       ", ".join("%.2f" % p for p in track.probabilities))
             # Everyone else in the picture who raised no alert is a bystander: the store
             # blurs their faces in the frame snapshot.
-            bystanders = tuple(t.box for t in output.result.tracks
-                               if t.track_id != track.track_id and not people.is_known(t.track_id))
+            tracks = output.result.tracks
+            bystanders = bystander_boxes(tracks, [track.track_id] + [
+                t.track_id for t in tracks if people.is_known(t.track_id)])
             event = AlertEvent(stamp=now, track=dataclasses.replace(track),
                                frame_bgr=output.frame_bgr, frame_stamp=output.stamp,
                                robot_pose=pose, other_boxes=bystanders)

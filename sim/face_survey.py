@@ -65,14 +65,10 @@ def patrol_pipeline(weights_path: Optional[str] = None):
     """The FramePipeline that patrol_node builds from the settings file (config/patrol.yaml),
     so the survey sees what the robot's classifier sees; ``weights_path`` replaces only the
     classifier, to survey candidate weights."""
-    import dataclasses
+    from behaviors.settings import load_settings_file, read_settings
 
-    from behaviors.settings import PERCEPTION_KEYS, PerceptionSettings, load_settings_file
-
-    settings = load_settings_file()
-    perception = PerceptionSettings(**{k: settings[k] for k in PERCEPTION_KEYS})
-    if weights_path:
-        perception = dataclasses.replace(perception, weights=weights_path)
+    _, perception, _ = read_settings({"weights": weights_path} if weights_path else {},
+                                     load_settings_file())
     return perception.build_pipeline()
 
 
