@@ -89,8 +89,8 @@ def scan_to_ranges(msg, expected_frame: Optional[str] = None) -> RangeScan:
     angle_increment (an empty scan included), and, with ``expected_frame``, any other frame
     (a leading '/' is ignored). Either convention for angle_max is accepted: the last beam's
     angle (LaserScan's definition) or one increment past it (drivers of full-circle
-    scanners, the TurtleBot3 LDS-01's included, publish 0..2 pi with 360 beams). NaN ranges
-    are accepted and count as no return; ``nan_count`` says how many there were.
+    scanners, the TurtleBot3 LDS-01's included, publish 0..2 pi with 360 beams). A NaN
+    range refuses the whole scan (see common.range_scan).
     """
     frame = msg.header.frame_id.lstrip("/")
     if expected_frame is not None and frame != expected_frame.lstrip("/"):
@@ -117,14 +117,17 @@ def scan_to_ranges(msg, expected_frame: Optional[str] = None) -> RangeScan:
                          "rad per beam make %d; the message is truncated or its angles are "
                          "wrong" % (frame, len(raw), angle_min, angle_max, step,
                                     int(round(beams))))
-    nan = np.isnan(raw)
+    nan = int(np.isnan(raw).sum())
+    if nan:
+        raise InputError("laser scan in %r has %d NaN range(s) of %d; REP 117 makes NaN an "
+                         "invalid reading and an invalid beam may hide something, so the "
+                         "scan is refused (check the scanner and its driver)"
+                         % (frame, nan, len(raw)))
     ranges = raw.copy()
     ranges[np.isneginf(raw)] = range_min
-    ranges[nan | (np.isfinite(raw) & ((raw < range_min) | (raw > range_max)))] = np.inf
-    ranges.flags.writeable = False
+    ranges[np.isfinite(raw) & ((raw < range_min) | (raw > range_max))] = np.inf
     return RangeScan(angle_min=angle_min, angle_increment=step, ranges=ranges,
-                     range_min=range_min, range_max=range_max, frame=frame,
-                     nan_count=int(nan.sum()))
+                     range_min=range_min, range_max=range_max, frame=frame)
 
 
 def frame_result_to_msg(result: Optional[FrameResult], header):

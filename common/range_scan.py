@@ -5,13 +5,16 @@ simulator can build it directly. Its ``ranges`` hold one distance per beam, in m
 one meaning for everything that is not a distance:
 
 - a reading within [range_min, range_max] is the distance to the nearest thing on the beam;
-- ``inf``: no return, nothing within range_max on that beam. The message's +inf (REP 117),
-  NaN (an invalid reading, REP 117) and finite readings outside [range_min, range_max]
-  (sensor_msgs/LaserScan says to discard them; the TurtleBot3 LDS-01 driver writes 0.0 for
-  no return) all become ``inf``; ``nan_count`` says how many readings were NaN, so a reader
-  can refuse a scan that is mostly invalid;
+- ``inf``: no return, nothing within range_max on that beam. The message's +inf (REP 117)
+  and finite readings outside [range_min, range_max] (sensor_msgs/LaserScan says to discard
+  them; the TurtleBot3 LDS-01 driver writes 0.0 for no return) become ``inf``;
 - a message's -inf (REP 117: something nearer than range_min) becomes ``range_min``: there
   is something at most that far away.
+
+There is no NaN: REP 117 makes NaN an invalid reading, and an invalid reading may hide a
+person, so a scan holding one is refused whole (the safety guard then has no fresh scan and
+stops the robot) instead of being read as "nothing there". The constructor refuses it, and
+an empty scan or an angle step that is zero, with InputError.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from common.errors import InputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +37,24 @@ class RangeScan:
     range_min: float
     range_max: float
     frame: str
-    nan_count: int = 0
+
+    def __post_init__(self) -> None:
+        ranges = np.array(self.ranges, dtype=np.float64)  # a copy nobody else can change
+        ranges.flags.writeable = False
+        object.__setattr__(self, "ranges", ranges)
+        step = float(self.angle_increment)
+        if ranges.ndim != 1 or len(ranges) == 0:
+            raise InputError("laser scan in %r has no ranges; a scan needs one range per beam"
+                             % (self.frame,))
+        if not (math.isfinite(step) and step != 0.0 and math.isfinite(self.angle_min)):
+            raise InputError("laser scan in %r has angle_min %r and angle_increment %r; they "
+                             "must be finite and the increment non-zero (check the scanner "
+                             "driver)" % (self.frame, self.angle_min, self.angle_increment))
+        nan = int(np.isnan(ranges).sum())
+        if nan:
+            raise InputError("laser scan in %r has %d NaN range(s) of %d (invalid readings); "
+                             "the whole scan is refused, since an invalid beam may hide "
+                             "something (check the scanner)" % (self.frame, nan, len(ranges)))
 
     def angles(self) -> np.ndarray:
         return self.angle_min + self.angle_increment * np.arange(len(self.ranges))

@@ -121,7 +121,7 @@ def test_a_simulated_scan_arrives_as_the_same_ranges_and_angles():
                                     laser.range_min, laser.range_max, laser.frame_id))
     scan = ros_io.scan_to_ranges(msg, expected_frame="base_scan")
     sim.close()
-    assert scan.frame == "base_scan" and len(scan.ranges) == 360 and scan.nan_count == 0
+    assert scan.frame == "base_scan" and len(scan.ranges) == 360
     assert scan.ranges.dtype == np.float64 and not scan.ranges.flags.writeable
     assert np.allclose(scan.angles(), laser.angles(), atol=1e-6)
     assert np.array_equal(np.isinf(scan.ranges), np.isinf(ranges))
@@ -132,18 +132,24 @@ def test_a_simulated_scan_arrives_as_the_same_ranges_and_angles():
     assert "360 ranges in base_scan, nearest 1.06 m" in str(scan)
 
 
-def test_nan_and_out_of_range_readings_are_no_return_and_minus_inf_is_range_min():
-    raw = [1.0, math.nan, math.inf, -math.inf, 0.0, 9.0, 3.5, 0.12]
+def test_out_of_range_readings_are_no_return_and_minus_inf_is_range_min():
+    raw = [1.0, math.inf, -math.inf, 0.0, 9.0, 3.5, 0.12]
     msg = wire(scan_msg(raw, angle_increment=0.1))
     scan = ros_io.scan_to_ranges(msg)
-    # NaN (invalid), +inf (nothing within range_max), 0.0 (the LDS-01 driver's "no return")
-    # and 9.0 (beyond range_max) all mean no return; -inf (too close) is at most range_min
-    assert list(scan.ranges) == [1.0, math.inf, math.inf, pytest.approx(0.12), math.inf, math.inf,
-                                 3.5, pytest.approx(0.12)]
-    assert scan.nan_count == 1
-    assert scan.nearest() == (pytest.approx(0.12), pytest.approx(0.3))
+    # +inf (nothing within range_max), 0.0 (the LDS-01 driver's "no return") and 9.0 (beyond
+    # range_max) all mean no return; -inf (too close) is at most range_min
+    assert list(scan.ranges) == [1.0, math.inf, pytest.approx(0.12), math.inf, math.inf, 3.5,
+                                 pytest.approx(0.12)]
+    assert scan.nearest() == (pytest.approx(0.12), pytest.approx(0.2))
     nothing = ros_io.scan_to_ranges(scan_msg([math.inf] * 3, angle_increment=0.1))
     assert nothing.nearest()[0] == math.inf and "no return" in str(nothing)
+
+
+def test_a_scan_with_nan_readings_is_refused_whole():
+    # REP 117: NaN is an invalid reading; read as "nothing there" it could hide a person
+    msg = wire(scan_msg([1.0, math.nan, 2.0, math.nan], angle_increment=0.1))
+    with pytest.raises(InputError, match="2 NaN range.* of 4"):
+        ros_io.scan_to_ranges(msg, expected_frame="base_scan")
 
 
 def test_a_full_circle_with_angle_max_one_step_past_the_last_beam_is_accepted():
