@@ -89,6 +89,25 @@ class Config:
     #: How long (s) an alerted person is remembered after they were last recognised.
     person_memory_s: float = 600.0
 
+    #: Laser scan (behaviors.clearance). Stop motion towards anything nearer than this (m)
+    #: to the robot's body: the scenarios allow no closer approach than 0.2 m while driving,
+    #: and at 0.05 m/s (the crawl speed before the stop) the robot rolls 1-2 cm more before
+    #: the base obeys, so 0.3 m leaves a margin for an arc's sideways sweep.
+    stop_distance_m: float = 0.3
+    #: Forward and reverse speed fall linearly from max_linear_speed at this gap (m) to a
+    #: crawl (0.05 m/s) at stop_distance_m, so the robot arrives at the stop slowly instead
+    #: of braking hard from full speed.
+    slow_distance_m: float = 0.7
+    #: A scan older than this (s) counts as missing. The scanner sends one every 0.2 s
+    #: (5 Hz); 0.5 s is the velocity watchdog's limit and allows one scan to be lost.
+    scan_stale_s: float = 0.5
+    #: Without a fresh scan the robot does not move (the guard holds it). false: with no
+    #: fresh scan nothing limits the speed, for a robot that has no scanner at all.
+    require_scan: bool = True
+    #: Patrol: when an obstacle holds the robot short of its waypoint for this long (s), the
+    #: patrol gives that waypoint up and drives to the next one.
+    patrol_blocked_wait_s: float = 5.0
+
     #: Speed limits for every command the tree writes (TurtleBot3 waffle: 0.26 m/s, 1.8 rad/s).
     max_linear_speed: float = 0.3
     max_angular_speed: float = 1.0
@@ -108,6 +127,10 @@ class Config:
             value = getattr(self, f.name)
             if f.name == "waypoints":
                 continue
+            if f.name == "require_scan":
+                if not isinstance(value, bool):
+                    raise ValueError("require_scan must be true or false, got %r" % (value,))
+                continue
             if f.name in ("confirm_frames", "steer_max_frames_undetected"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ValueError("%s must be an integer >= 1, got %r" % (f.name, value))
@@ -125,6 +148,9 @@ class Config:
         if self.target_face_height >= 1.0:
             raise ValueError("target_face_height is a fraction of the frame height and must "
                              "be < 1, got %r" % (self.target_face_height,))
+        if self.slow_distance_m <= self.stop_distance_m:
+            raise ValueError("slow_distance_m must be larger than stop_distance_m, got %r and "
+                             "%r" % (self.slow_distance_m, self.stop_distance_m))
         if self.goal_heading_tolerance >= math.pi / 2.0:
             raise ValueError("goal_heading_tolerance must be < pi/2, got %r"
                              % (self.goal_heading_tolerance,))

@@ -56,6 +56,10 @@ def test_a_scenario_gives_the_route_of_its_world():
     ({"detector": "yolo"}, "detector must be one of mtcnn, centerface, got 'yolo'"),
     ({"detector_upscale": 0.5}, "detector_upscale"),
     ({"runtime": "tensorrt"}, "runtime must be one of torch, onnx"),
+    ({"require_scan": "yes"}, "require_scan must be true or false"),
+    ({"stop_distance_m": 0.0}, "stop_distance_m"),
+    ({"slow_distance_m": 0.3}, "slow_distance_m must be larger than stop_distance_m"),
+    ({"scan_stale_s": -0.5}, "scan_stale_s"),
 ])
 def test_bad_settings_stop_start_up_with_their_name(params, words):
     with pytest.raises(ValueError, match=words):
