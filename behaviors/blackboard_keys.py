@@ -31,6 +31,12 @@ PERCEPTION = "/perception"
 
 #: str: why the safety guard holds the robot ("" when it does not).
 SAFETY_REASON = "/safety/reason"
+#: behaviors.clearance.ScanLimits: the laser's limits (the guard writes them for the viewer).
+SAFETY_LIMITS = "/safety/limits"
+#: behaviors.clearance.Clearance or None: free space around the body in the newest fresh
+#: scan, written by the guard each tick; every velocity command is cut to it (None: no
+#: fresh scan, nothing to cut to; the guard stops the robot when a scan is required).
+SAFETY_CLEARANCE = "/safety/clearance"
 
 #: behaviors.follow.FollowTarget or None: the track being followed.
 FOLLOW_TARGET = "/follow/target"
@@ -47,7 +53,8 @@ PATROL_WAYPOINT = "/patrol/waypoint"
 PATROL_RESUME_NEAREST = "/patrol/resume_nearest"
 
 ALL = (COMMAND, CAMERA, ODOMETRY, ESTOP, CAMERA_HFOV, SCAN, PERCEPTION, SAFETY_REASON,
-       FOLLOW_TARGET, FOLLOW_COOLDOWN_UNTIL, PEOPLE, PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
+       SAFETY_LIMITS, SAFETY_CLEARANCE, FOLLOW_TARGET, FOLLOW_COOLDOWN_UNTIL, PEOPLE,
+       PATROL_WAYPOINT, PATROL_RESUME_NEAREST)
 
 
 def read(client: "py_trees.blackboard.Client", key: str, default: Any = None) -> Any:

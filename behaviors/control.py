@@ -65,6 +65,10 @@ class VisualServo:
     resolution: ``x_error`` is -1 at the left edge and +1 at the right edge, and the size
     error is relative to the target height. A face that looks larger than the target (the
     person is close, or walks towards the robot) gives zero forward speed, never reverse.
+    With ``range_ratio`` (a measured distance to the person over the distance at which the
+    face has the target size, e.g. from the laser) the forward speed follows the measured
+    distance instead: the face height is the same law's estimate of it, since apparent size
+    falls as one over distance.
     """
 
     def __init__(self, k_linear: float, k_angular: float, target_height: float,
@@ -78,7 +82,8 @@ class VisualServo:
         self.max_linear = _positive("max_linear", max_linear)
         self.max_angular = _positive("max_angular", max_angular)
 
-    def command(self, box: Sequence[float], frame_size: Tuple[int, int]) -> Twist2D:
+    def command(self, box: Sequence[float], frame_size: Tuple[int, int],
+                range_ratio: Optional[float] = None) -> Twist2D:
         """Velocity towards the face in ``box`` (x_min, y_min, x_max, y_max) in a frame (w, h)."""
         width, height = frame_size
         if width <= 0 or height <= 0:
@@ -88,7 +93,10 @@ class VisualServo:
         x_error = clamp(((x_min + x_max) / 2.0 - half_width) / half_width, -1.0, 1.0)
         face_height = max(0.0, (y_max - y_min) / float(height))
         angular = clamp(-self.k_angular * x_error, -self.max_angular, self.max_angular)
-        size_error = (self.target_height - face_height) / self.target_height
+        if range_ratio is not None and range_ratio > 0:
+            size_error = 1.0 - 1.0 / range_ratio  # = the face-height error at that distance
+        else:
+            size_error = (self.target_height - face_height) / self.target_height
         linear = clamp(self.k_linear * size_error, 0.0, self.max_linear)
         return Twist2D(linear, angular)
 

@@ -16,11 +16,19 @@ What is being followed lives on the blackboard (``/follow/target``), not inside 
 behaviour, so a safety stop that preempts the branch for a moment does not forget it, and
 the viewer shows it. Giving up starts a cool-down (``/follow/cooldown_until``) during which
 no follow starts and the patrol resumes.
+
+How far the person is comes from the laser: the nearest return along the face's bearing
+(a face's size says the distance only to 20-30 %, faces differ); the face size is used
+only when the scan has no return there (or no fresh scan). The robot closes in to the
+distance at which the face would have the target height (``target_face_height``, about
+1.2 m), and every command is also cut to the clearance like any other (behaviors.clearance),
+so it slows down near the person and never comes nearer than the stop distance.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -34,6 +42,7 @@ from behaviors.control import ZERO, VisualServo
 from behaviors.modes import FOLLOW_UNMASKED
 from behaviors.raise_alerts import is_confirmed_unmasked
 from behaviors.velocity import VelocityBehaviour
+from common.geometry import focal_length_px
 from perception.types import ALERT_LABELS, Box
 
 _READ = py_trees.common.Access.READ
@@ -132,7 +141,8 @@ class ServoToFace(VelocityBehaviour):
         self.servo = VisualServo(config.follow_k_linear, config.follow_k_angular,
                                  config.target_face_height, config.max_linear_speed,
                                  config.max_angular_speed)
-        self.blackboard.register_key(key=keys.PERCEPTION, access=_READ)
+        for key in (keys.PERCEPTION, keys.CAMERA_HFOV):
+            self.blackboard.register_key(key=key, access=_READ)
         # PEOPLE is written to: the registry records whom the follow is done with.
         for key in (keys.FOLLOW_TARGET, keys.FOLLOW_COOLDOWN_UNTIL, keys.PEOPLE):
             self.blackboard.register_key(key=key, access=_WRITE)
@@ -181,30 +191,56 @@ class ServoToFace(VelocityBehaviour):
             self.feedback_message = "track %d out of sight for %.1f s, waiting" % (
                 target.track_id, unseen)
             return py_trees.common.Status.RUNNING
-        if self._approached(target):
+        ratio = self._range_ratio(target)
+        if self._approached(target, ratio):
             if self._held_since is None:
                 self._held_since = now
             elif now - self._held_since >= self.config.follow_hold_s:
                 return self._give_up(now, "approached track %d" % target.track_id)
         else:
             self._held_since = None
-        twist = self.servo.command(target.box, target.frame_size)
-        self.command(twist)
-        self.feedback_message = "following track %d: %.2f m/s, %.2f rad/s" % (
-            target.track_id, twist.linear_x, twist.angular_z)
+        twist = self.command(self.servo.command(target.box, target.frame_size, ratio))
+        self.feedback_message = "following track %d: %.2f m/s, %.2f rad/s, %s%s" % (
+            target.track_id, twist.linear_x, twist.angular_z,
+            "laser %.2f x the standoff" % ratio if ratio is not None else "distance by face size",
+            " (%s)" % self.limited if self.limited else "")
         return py_trees.common.Status.RUNNING
+
+    def _range_ratio(self, target: FollowTarget) -> Optional[float]:
+        """The laser's distance to the person over the standoff distance (where the face
+        would have the target height), or None when the scan has no return towards the
+        face (or there is no fresh scan)."""
+        clearance = read(self.blackboard, keys.SAFETY_CLEARANCE)
+        if clearance is None:
+            return None
+        width, height = target.frame_size
+        fov = read(self.blackboard, keys.CAMERA_HFOV)
+        fx = focal_length_px(width, fov.value if fov is not None else self.config.camera_hfov)
+        centre = (target.box[0] + target.box[2]) / 2.0
+        bearing = math.atan2(width / 2.0 - centre, fx)
+        # The body below a face is wider than the face: look twice its width, >= 2 degrees.
+        half_window = max(math.radians(2.0),
+                          math.atan2(target.box[2] - target.box[0], fx))
+        measured = clearance.distance_towards(bearing, half_window)
+        if not math.isfinite(measured):
+            return None
+        standoff = self.config.face_height_m * fx / (self.config.target_face_height * height)
+        return measured / standoff
 
     def _mark_followed(self, track_id: int) -> None:
         people = read(self.blackboard, keys.PEOPLE)
         if people is not None:
             people.followed(track_id)
 
-    def _approached(self, target: FollowTarget) -> bool:
-        """The face is (nearly) at the target size and near the image centre."""
+    def _approached(self, target: FollowTarget, range_ratio: Optional[float]) -> bool:
+        """The person is (nearly) at the standoff distance, by the laser or else by the face
+        size, and the face is near the image centre."""
         width, height = target.frame_size
         face = (target.box[3] - target.box[1]) / float(height)
         offset = abs((target.box[0] + target.box[2]) / 2.0 - width / 2.0) / (width / 2.0)
-        return face >= 0.85 * self.config.target_face_height and offset < 0.25
+        close = (range_ratio <= 1.0 / 0.85 if range_ratio is not None
+                 else face >= 0.85 * self.config.target_face_height)
+        return close and offset < 0.25
 
     def _give_up(self, now: float, why: str) -> py_trees.common.Status:
         self.command(ZERO)

@@ -6,13 +6,20 @@ very tree the node runs, and the ROS node only wires topics to it::
 
     Mask Patrol (Parallel, SuccessOnAll: never finishes on its own)
     ├── Topics2BB (Sequence): Reset Command, Camera2BB, Odometry2BB, EStop2BB, CameraInfo2BB,
-    │                         Scan2BB (the laser scan; nothing reads it yet)
+    │                         Scan2BB
     ├── Perceive              newest frame -> worker thread; newest result -> blackboard
     ├── Raise Alerts          each confirmed unmasked face -> one alert per person
     └── Priorities (Selector, memory=False)
-        ├── Safety Guard      e-stop / stale camera / stale odometry -> zero velocity
-        ├── Follow Unmasked   confirmed unmasked track -> visual servo until approached
-        └── Patrol            waypoint loop on odometry
+        ├── Safety Guard      e-stop / stale camera / stale odometry / stale scan (when
+        │                     required) -> zero velocity; measures the scan's clearance
+        ├── Follow Unmasked   confirmed unmasked track -> servo to the laser's distance
+        │                     along the face's bearing, until approached
+        └── Patrol            waypoint loop on odometry; an obstacle on the route for
+                              patrol_blocked_wait_s skips the waypoint
+
+    Every command a branch writes is cut to the clearance (VelocityBehaviour.command):
+    slower within slow_distance_m of the body, no motion towards anything within
+    stop_distance_m; turning and moving away stay allowed (behaviors.clearance).
 
 How a node uses it::
 
@@ -31,6 +38,7 @@ from typing import Any, Callable, Optional
 import py_trees
 
 from behaviors import blackboard_keys as keys
+from behaviors.clearance import ScanLimits
 from behaviors.clock import Clock
 from behaviors.config import Config
 from behaviors.control import ZERO, Twist2D
@@ -83,9 +91,10 @@ def create_root(config: Optional[Config] = None, inbox: Optional[Inbox] = None,
         ToBlackboard("Scan2BB", inbox, SCAN, keys.SCAN, clock),
     ])
     priorities = py_trees.composites.Selector(name=PRIORITIES, memory=False, children=[
-        create_safety_guard(clock, config.camera_stale_s, config.odometry_stale_s),
+        create_safety_guard(clock, config.camera_stale_s, config.odometry_stale_s,
+                            ScanLimits.from_config(config)),
         create_follow_branch(config, clock),
-        create_patrol(config),
+        create_patrol(config, clock),
     ])
     return py_trees.composites.Parallel(
         name="Mask Patrol",

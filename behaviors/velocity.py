@@ -2,7 +2,10 @@
 
 Every velocity the tree writes goes through ``VelocityBehaviour.command`` (or is the zero
 ``ResetCommand`` writes at the top of each tick), so a behaviour that is preempted, fails or
-shuts down always leaves zero behind: the tree's half of the twist_mux watchdog.
+shuts down always leaves zero behind: the tree's half of the twist_mux watchdog. For the
+same reason ``command`` is where each command is cut to the laser's clearance
+(behaviors.clearance explains why there and not in the guard alone): no behaviour, present
+or future, can drive into something the scan shows.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from behaviors import blackboard_keys as keys
 from behaviors.blackboard_keys import read
 from behaviors.control import ZERO, Twist2D
 
+_READ = py_trees.common.Access.READ
 _WRITE = py_trees.common.Access.WRITE
 
 
@@ -31,12 +35,21 @@ class VelocityBehaviour(py_trees.behaviour.Behaviour):
         super().__init__(name)
         self.blackboard = self.attach_blackboard_client(name=name)
         self.blackboard.register_key(key=keys.COMMAND, access=_WRITE)
+        self.blackboard.register_key(key=keys.SAFETY_CLEARANCE, access=_READ)
         self._last_command: Optional[Twist2D] = None
+        #: Why the clearance cut the last command ("" = it went out as asked).
+        self.limited = ""
 
-    def command(self, twist: Twist2D) -> None:
+    def command(self, twist: Twist2D) -> Twist2D:
+        """Command ``twist``, cut to the clearance of this tick's scan; returns what was
+        commanded, so the behaviour can tell when an obstacle holds it."""
+        clearance = read(self.blackboard, keys.SAFETY_CLEARANCE)
+        allowed, self.limited = (clearance.limit(twist) if clearance is not None
+                                 else (twist, ""))
         # A fresh object per write, so terminate() can tell its own command by identity.
-        self._last_command = Twist2D(twist.linear_x, twist.angular_z)
+        self._last_command = Twist2D(allowed.linear_x, allowed.angular_z)
         self.blackboard.set(keys.COMMAND, self._last_command, overwrite=True)
+        return self._last_command
 
     def terminate(self, new_status: py_trees.common.Status) -> None:
         current = read(self.blackboard, keys.COMMAND)

@@ -128,7 +128,7 @@ def test_switching_branches_never_leaves_an_old_command_behind():
     assert h.tick(feed=False) == ZERO  # inputs went quiet: stopped, not the last command
 
 
-def test_scan2bb_puts_the_newest_scan_on_the_blackboard_and_nothing_reads_it_yet():
+def test_scan2bb_puts_the_newest_scan_on_the_blackboard_and_the_tree_acts_on_it():
     import math
 
     import numpy as np
@@ -139,10 +139,13 @@ def test_scan2bb_puts_the_newest_scan_on_the_blackboard_and_nothing_reads_it_yet
     scan = ros_io.scan_to_ranges(msg, expected_frame="base_scan")
 
     without = TreeHarness(ROUTE)
-    commands = [without.tick(move=True) for _ in range(5)]
+    without.scan = None
+    for _ in range(3):
+        assert without.tick() == ZERO  # a scan is required: no scan, no motion
     assert without.read(keys.SCAN) is None and "no scan yet" in without.behaviour("Scan2BB").feedback_message
 
     h = TreeHarness(ROUTE)
+    h.scan = None
     with pytest.raises(InputError, match="scan_to_ranges"):
         h.inbox.put_scan(ahead)  # a bare array: the node converts and checks every scan
     seen = []
@@ -154,5 +157,5 @@ def test_scan2bb_puts_the_newest_scan_on_the_blackboard_and_nothing_reads_it_yet
         assert item.value is scan and item.stamp == arrived  # stamped on arrival, like the others
     assert item.seq == 5 and "scan #5, 0.10 s old" in h.behaviour("Scan2BB").feedback_message
     assert "nearest 0.15 m" in str(item)  # what the tree viewer shows
-    # Behaviour is unchanged: the patrol drives on as it does without a scan.
-    assert seen == commands and commands[-1].linear_x > 0
+    # 2 cm in front of the body, within the turning circle: no driving on, no turning.
+    assert all(c == ZERO for c in seen) and h.tip() == PATROL

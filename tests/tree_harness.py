@@ -19,6 +19,7 @@ from behaviors.control import Pose2D, Twist2D, integrate
 from behaviors.gather import Inbox
 from behaviors.perception import PerceptionOutput
 from behaviors.tree import create_root, current_command
+from common.range_scan import RangeScan
 from perception.types import FrameResult, Track
 
 _FRAME: Optional[np.ndarray] = None
@@ -52,6 +53,14 @@ class SimClock:
         self.now += dt
 
 
+def laser_scan(ranges=None) -> RangeScan:
+    """A scan as the URDF's LDS gives one in base_scan: 360 beams from angle 0 (ahead),
+    counter-clockwise, 1 degree apart; ``ranges`` defaults to no return on any beam."""
+    values = np.full(360, np.inf) if ranges is None else np.asarray(ranges, dtype=np.float64)
+    return RangeScan(angle_min=0.0, angle_increment=2 * np.pi / 360, ranges=values,
+                     range_min=0.12, range_max=3.5, frame="base_scan")
+
+
 def make_track(track_id: int, label: str = "unmasked", hits: int = 5,
                box: Tuple[float, float, float, float] = FACE_BOX,
                lost_frames: int = 0, score: float = 0.9) -> Track:
@@ -77,15 +86,20 @@ class TreeHarness:
         self.tree.setup(timeout=60)
         self.pose = Pose2D(*start_pose)
         self._frame_index = 0
+        #: The scan feed() puts (the robot's default requires one): nothing in range.
+        self.scan: Optional[RangeScan] = laser_scan()
 
     # --- inputs ------------------------------------------------------------------------
     def feed(self, frame: bool = True, odometry: bool = True,
-             estop: Optional[bool] = None) -> None:
-        """Fresh inputs stamped now (what the ROS callbacks would put)."""
+             estop: Optional[bool] = None, scan: bool = True) -> None:
+        """Fresh inputs stamped now (what the ROS callbacks would put); the scan is
+        ``self.scan`` (None: no scan)."""
         if frame:
             self.inbox.put_frame(real_frame())
         if odometry:
             self.inbox.put_odometry(self.pose.x, self.pose.y, self.pose.yaw)
+        if scan and self.scan is not None:
+            self.inbox.put_scan(self.scan)
         if estop is not None:
             self.inbox.put_estop(estop)
 
