@@ -102,6 +102,8 @@ class SimBridge:
                 return
             self._publish_camera(self.sim.time)
             self._publish_odom(self.sim.time)
+            if self.scan_pub is not None:
+                self._publish_scan(self.sim.time)
             time.sleep(0.2)
         rospy.loginfo("sim: cmd_vel has a publisher, starting the clock")
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""A stand-in robot for ROS graph tests: a camera showing a real photo, odometry, a cmd log.
+"""A stand-in robot for ROS graph tests: a camera showing a real photo, odometry, a laser,
+a cmd log.
 
 The camera publishes one real face photo composed into a 640x480 frame at --rate Hz until
 --stall-after seconds (then goes silent, to test the watchdog); odometry reports a robot
-standing at the origin; every cmd_vel received is appended to --cmd-log as JSON lines with
-the wall time, so the test can see when the commands went to zero.
+standing at the origin; the laser (scan, base_scan, the URDF's 360 beams) sees nothing in
+range, since patrol_node does not move without a fresh scan; every cmd_vel received is
+appended to --cmd-log as JSON lines with the wall time, so the test can see when the
+commands went to zero.
 """
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ import numpy as np
 import rospy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, LaserScan
 
-from common.ros_messages import bgr_to_image
+from common.ros_messages import bgr_to_image, ranges_to_laser_scan
 
 
 def compose_frame(photo_path: str, face_px: int = 160, centre_x: int = 200) -> np.ndarray:
@@ -60,6 +63,8 @@ def main() -> None:
     else:
         image_pub = rospy.Publisher("camera/image_raw", Image, queue_size=1)
     odom_pub = rospy.Publisher("odom", Odometry, queue_size=5)
+    scan_pub = rospy.Publisher("scan", LaserScan, queue_size=2)
+    nothing_in_range = np.full(360, np.inf, dtype=np.float32)
     log = open(args.cmd_log, "a")
 
     def on_cmd(msg: Twist) -> None:
@@ -77,6 +82,10 @@ def main() -> None:
         odom.header.stamp = now
         odom.pose.pose.orientation.w = 1.0
         odom_pub.publish(odom)
+        scan = ranges_to_laser_scan(nothing_in_range, 0.0, 2 * np.pi / 359, 0.12, 3.5,
+                                    "base_scan")
+        scan.header.stamp = now
+        scan_pub.publish(scan)
         if args.stall_after <= 0 or time.time() - start < args.stall_after:
             if args.compressed:
                 msg = CompressedImage(format="jpeg", data=jpeg)

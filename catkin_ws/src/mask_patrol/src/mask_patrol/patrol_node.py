@@ -3,7 +3,8 @@
 Subscribes camera/image_raw (sensor_msgs/Image, or CompressedImage on
 camera/image_raw/compressed with ~compressed:=true), camera/camera_info (the field of view),
 odom (nav_msgs/Odometry), e_stop (std_msgs/Bool) and scan (sensor_msgs/LaserScan in frame
-base_scan; on the blackboard, not yet used by the tree); publishes cmd_vel
+base_scan; with require_scan the robot does not move without a fresh one, and every command
+is cut to its clearance); publishes cmd_vel
 (geometry_msgs/Twist), ~detections (mask_patrol/FaceDetectionArray), ~annotated/image_raw
 (sensor_msgs/Image), ~alert (mask_patrol/MaskAlert), ~mode (std_msgs/String) and
 ~tree/snapshots (std_msgs/String, py_trees_js JSON, latched, on change). Every topic is
