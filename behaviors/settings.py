@@ -44,9 +44,10 @@ class PerceptionSettings:
     #: centerface only: enlarge the frame the detector sees (after detect_scale), to find
     #: small faces.
     detector_upscale: float = 1.0
-    #: How the classifier runs (perception.classifier.RUNTIMES): "torch", or "onnx" (the
-    #: exported file beside the weights, on onnxruntime; with detector "centerface" the
-    #: node then needs no torch, see the robot install in the README).
+    #: How the networks run (perception.classifier.RUNTIMES): "torch", or "onnx" (the
+    #: classifier's exported file beside the weights and, for "mtcnn", MTCNN's exports in
+    #: perception/models, on onnxruntime; the node then needs no torch with either detector,
+    #: see the robot install in the README).
     runtime: str = "torch"
 
     def __post_init__(self) -> None:

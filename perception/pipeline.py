@@ -114,8 +114,9 @@ class FramePipeline:
         ``min_face_size`` is in full-frame pixels (the detector sees it times ``scale``,
         never below MTCNN's 12 px; CenterFace drops faces shorter than that). ``runtime``
         is the classifier's (``perception.classifier.RUNTIMES``): "torch" runs the .pt,
-        "onnx" the exported .onnx on onnxruntime; with detector "centerface" the "onnx"
-        pipeline never imports torch (the robot's install has none). The defaults
+        "onnx" the exported .onnx on onnxruntime, and MTCNN's exported networks too (CenterFace
+        is ONNX either way), so the "onnx" pipeline never imports torch (the robot's install
+        has none). The defaults
         were picked with bench/perception.py on a 640x480 scene with four faces, on the
         shared 2-core machine (load 3-4.7, so every number moves by 2x): MTCNN detection
         at half size 60-125 ms against 75-160 ms at full size, KCF 9-20 ms for four faces,
@@ -131,11 +132,12 @@ class FramePipeline:
         if min_face_size < 12:
             raise ValueError("min_face_size must be >= 12 px, got %r" % (min_face_size,))
         if num_threads is not None:
-            if runtime == "torch" or detector == "mtcnn":
+            if runtime == "torch":
                 import torch  # noqa: F401  (loaded now, so set_threads pins its pool)
             set_threads(num_threads)  # before the networks are built
         face_detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))),
-                                     backend=detector, upscale=detector_upscale)
+                                     backend=detector, upscale=detector_upscale,
+                                     runtime=runtime)
         classifier = MaskClassifier(weights_path, runtime=runtime)
         return cls(face_detector, classifier, FaceTracker(**tracker_options),
                    detect_every=detect_every, scale=scale, num_threads=num_threads,

@@ -37,8 +37,9 @@ install_missing_apt() {
 # --- the robot: ROBOT=1 bash scripts/setup.sh, or scripts/setup.sh --robot ------------
 # Only what the patrol runs (requirements-robot.txt, with --no-deps: onnxruntime, OpenCV
 # contrib, numpy, py_trees, ...) in its own venv, .venv-robot; no torch. The node runs there with
-# detector "centerface" and runtime "onnx". The catkin workspace is shared: it is built once,
-# by whichever set-up comes first; its node relays run the interpreter it was built with.
+# runtime "onnx" and either detector (MTCNN through its ONNX export). The catkin workspace
+# is shared: it is built once, by whichever set-up comes first; its node relays run the
+# interpreter it was built with.
 if [ "${ROBOT:-0}" = 1 ] || [ "${1:-}" = --robot ]; then
   RVENV="$ROOT/.venv-robot"
   if [ ! -f "$NOETIC" ]; then

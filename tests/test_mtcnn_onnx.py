@@ -156,3 +156,15 @@ def test_pnet_takes_any_size_and_rnet_any_batch():
     reg, prob = detector._run("rnet", np.zeros((7, 24, 24, 3), np.float32))
     assert reg.shape == (7, 4) and prob.shape == (7, 2)
 
+
+
+def test_the_runtime_setting_reaches_the_detector():
+    """`runtime: onnx` in the settings file makes the node's MTCNN the ONNX one as well."""
+    from behaviors.settings import PerceptionSettings
+
+    pipeline = PerceptionSettings(detector="mtcnn", runtime="onnx").build_pipeline()
+    assert pipeline.detector.runtime == "onnx" and pipeline.classifier.runtime == "onnx"
+    assert isinstance(pipeline.detector._find, MTCNNOnnx)
+    assert pipeline.detector._find.min_face_size == pipeline.detector.min_face_size
+    torch_pipeline = PerceptionSettings(detector="mtcnn").build_pipeline()
+    assert not isinstance(torch_pipeline.detector._find, MTCNNOnnx)

@@ -116,9 +116,10 @@ def test_onnx_older_than_the_pt_beside_it_is_refused(tmp_path):
         MaskClassifier(str(tmp_path / "mask_classifier.onnx"), runtime="onnx")
 
 
+@pytest.mark.parametrize("detector", ["centerface", "mtcnn"])
 @pytest.mark.parametrize("python", [sys.executable, ROBOT_PYTHON],
                          ids=["torch-blocked", "venv-robot"])
-def test_centerface_onnx_pipeline_runs_on_photos_without_torch(python):
+def test_onnx_pipeline_runs_on_photos_without_torch(python, detector):
     # make test (scripts/test.sh) builds .venv-robot first; a missing one is a failure,
     # not a skip: the robot's install is what this test is for.
     assert os.path.isfile(python), (
@@ -127,13 +128,13 @@ def test_centerface_onnx_pipeline_runs_on_photos_without_torch(python):
         "import os\n"
         "from perception.pipeline import FramePipeline\n"
         "from perception.video import read_image\n"
-        "pipeline = FramePipeline.default(detector='centerface', runtime='onnx')\n"
+        "pipeline = FramePipeline.default(detector=%r, runtime='onnx')\n"
         "for folder in ('with_mask', 'without_mask'):\n"
         "    for name in sorted(os.listdir(os.path.join(%r, folder))):\n"
         "        pipeline.reset()\n"
         "        result = pipeline.process(read_image(os.path.join(%r, folder, name)))\n"
         "        print('face', folder, name, ' '.join(t.label for t in result.tracks))\n"
-        % (FIXTURES, FIXTURES))
+        % (detector, FIXTURES, FIXTURES))
     done = run_child(code, python=python)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "torch_modules=[]" in done.stdout
