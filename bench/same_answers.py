@@ -104,8 +104,8 @@ def detector_only(video: str, frames: int, photos: Dict[str, List[str]]) -> floa
     worst = 1.0
     for name, images in inputs:
         tally = compare(images, reference, other)
-        print("  %-34s %s" % (name, ", ".join("%s: %s" % (h, v) for h, v in
-                                               zip(ROW_HEADER[1:], tally.row()[1:]))))
+        cells = ["%s: %s" % pair for pair in zip(ROW_HEADER[1:], tally.row()[1:])]
+        print("  %-34s %s" % (name, ", ".join(cells)))
         worst = min(worst, tally.fraction())
     return worst
 

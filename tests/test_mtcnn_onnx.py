@@ -157,7 +157,6 @@ def test_pnet_takes_any_size_and_rnet_any_batch():
     assert reg.shape == (7, 4) and prob.shape == (7, 2)
 
 
-
 def test_the_runtime_setting_reaches_the_detector():
     """`runtime: onnx` in the settings file makes the node's MTCNN the ONNX one as well."""
     from behaviors.settings import PerceptionSettings
