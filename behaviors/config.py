@@ -68,6 +68,13 @@ class Config:
     #: Face height, as a fraction of the frame height, at which the robot stops closing in
     #: (about 1.3 m from a face with a 60-degree, 640x480 camera).
     target_face_height: float = 0.18
+    #: Follow closes in to this distance (m) between the camera, at the body's front, and
+    #: the person's nearest point by the laser along the face's bearing. The laser sees the
+    #: body (0.13 m up), which stands out in front of the face: closing in to the distance
+    #: at which the face has target_face_height (1.2 m) kept the robot 1.4 m from a person
+    #: in the corridor, too far to see them well. The face size stands in only when the
+    #: laser has no return towards the face.
+    follow_standoff_m: float = 1.0
     #: Give up a follow when the target has not been seen for this long.
     lost_timeout_s: float = 3.0
     #: Give up a follow after this long even if the person is still in view.

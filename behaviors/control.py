@@ -65,10 +65,9 @@ class VisualServo:
     resolution: ``x_error`` is -1 at the left edge and +1 at the right edge, and the size
     error is relative to the target height. A face that looks larger than the target (the
     person is close, or walks towards the robot) gives zero forward speed, never reverse.
-    With ``range_ratio`` (a measured distance to the person over the distance at which the
-    face has the target size, e.g. from the laser) the forward speed follows the measured
-    distance instead: the face height is the same law's estimate of it, since apparent size
-    falls as one over distance.
+    With ``range_ratio`` (a measured distance to the person over the distance to keep, e.g.
+    from the laser) the forward speed follows the measured distance instead, by the same
+    law: apparent size falls as one over distance, so the size error is 1 - 1 / ratio.
     """
 
     def __init__(self, k_linear: float, k_angular: float, target_height: float,

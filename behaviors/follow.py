@@ -18,11 +18,11 @@ the viewer shows it. Giving up starts a cool-down (``/follow/cooldown_until``) d
 no follow starts and the patrol resumes.
 
 How far the person is comes from the laser: the nearest return along the face's bearing
-(a face's size says the distance only to 20-30 %, faces differ); the face size is used
-only when the scan has no return there (or no fresh scan). The robot closes in to the
-distance at which the face would have the target height (``target_face_height``, about
-1.2 m), and every command is also cut to the clearance like any other (behaviors.clearance),
-so it slows down near the person and never comes nearer than the stop distance.
+(a face's size says the distance only to 20-30 %, faces differ); the robot closes in to
+``follow_standoff_m``. The face size (``target_face_height``) is used only when the scan
+has no return there (or there is no fresh scan). Every command is also cut to the
+clearance like any other (behaviors.clearance), so the robot slows down near anything in
+its way and never comes nearer than the stop distance.
 """
 from __future__ import annotations
 
@@ -202,18 +202,18 @@ class ServoToFace(VelocityBehaviour):
         twist = self.command(self.servo.command(target.box, target.frame_size, ratio))
         self.feedback_message = "following track %d: %.2f m/s, %.2f rad/s, %s%s" % (
             target.track_id, twist.linear_x, twist.angular_z,
-            "laser %.2f x the standoff" % ratio if ratio is not None else "distance by face size",
+            "person %.2f m away by the laser" % (ratio * self.config.follow_standoff_m)
+            if ratio is not None else "distance by face size",
             " (%s)" % self.limited if self.limited else "")
         return py_trees.common.Status.RUNNING
 
     def _range_ratio(self, target: FollowTarget) -> Optional[float]:
-        """The laser's distance to the person over the standoff distance (where the face
-        would have the target height), or None when the scan has no return towards the
-        face (or there is no fresh scan)."""
+        """The laser's distance to the person over ``follow_standoff_m``, or None when the
+        scan has no return towards the face (or there is no fresh scan)."""
         clearance = read(self.blackboard, keys.SAFETY_CLEARANCE)
         if clearance is None:
             return None
-        width, height = target.frame_size
+        width = target.frame_size[0]
         fov = read(self.blackboard, keys.CAMERA_HFOV)
         fx = focal_length_px(width, fov.value if fov is not None else self.config.camera_hfov)
         centre = (target.box[0] + target.box[2]) / 2.0
@@ -224,8 +224,7 @@ class ServoToFace(VelocityBehaviour):
         measured = clearance.distance_towards(bearing, half_window)
         if not math.isfinite(measured):
             return None
-        standoff = self.config.face_height_m * fx / (self.config.target_face_height * height)
-        return measured / standoff
+        return measured / self.config.follow_standoff_m
 
     def _mark_followed(self, track_id: int) -> None:
         people = read(self.blackboard, keys.PEOPLE)

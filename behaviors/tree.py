@@ -12,8 +12,8 @@ very tree the node runs, and the ROS node only wires topics to it::
     └── Priorities (Selector, memory=False)
         ├── Safety Guard      e-stop / stale camera / stale odometry / stale scan (when
         │                     required) -> zero velocity; measures the scan's clearance
-        ├── Follow Unmasked   confirmed unmasked track -> servo to the laser's distance
-        │                     along the face's bearing, until approached
+        ├── Follow Unmasked   confirmed unmasked track -> servo to follow_standoff_m by
+        │                     the laser along the face's bearing, until approached
         └── Patrol            waypoint loop on odometry; an obstacle on the route for
                               patrol_blocked_wait_s skips the waypoint
 

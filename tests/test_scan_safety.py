@@ -198,15 +198,15 @@ def test_follow_keeps_the_standoff_measured_by_the_laser_not_the_face_size():
     _, by_face = follow(laser_scan())
     assert by_face.linear_x == 0.0
     h, far = follow(face_bearing_scan(2.5))  # the laser says the person is 2.5 m away
-    assert far.linear_x == pytest.approx(0.4 * (1 - 1.228 / 2.5), abs=0.02)
-    assert "laser" in h.behaviour("Servo To Face").feedback_message
-    _, at_standoff = follow(face_bearing_scan(1.2))
+    assert far.linear_x == pytest.approx(0.4 * (1 - 1.0 / 2.5), abs=0.02)
+    assert "person 2.50 m away by the laser" in h.behaviour("Servo To Face").feedback_message
+    _, at_standoff = follow(face_bearing_scan(0.95))
     assert at_standoff.linear_x == 0.0
 
 
 def test_follow_uses_the_face_size_when_the_laser_has_no_return_towards_the_face():
     small_face = (300.0, 220.0, 330.0, 260.0)  # far away by its size
-    h = harness(AHEAD, scan_with(180, 1.0))  # a return, but behind the robot
+    h = harness(AHEAD, scan_with(180, 0.8))  # a return, but behind the robot
     h.see([make_track(4, box=small_face)])
     command = h.tick()
     assert command.linear_x > 0.2
