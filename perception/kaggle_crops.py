@@ -36,6 +36,9 @@ HOLDOUT_PREFIX = "mask-detection-kaggle/images/"
 MATCH_IOU = 0.4
 MIN_HEIGHT = 10
 VAL_FRACTION = 0.15
+#: Landmarks are kept only when the eyes are at least this fraction of the face's width
+#: apart in the crop: on a head turned away a mask warped from them would not fit.
+MIN_EYE_FRACTION = 0.2
 #: Bump when the framing, the detector or the split rule changes.
 CACHE_VERSION = 1
 
@@ -64,7 +67,7 @@ def build_kaggle_crop_set(data: str, cache_dir: str = DEFAULT_CACHE_DIR, seed: i
                                      ).encode("utf-8")).hexdigest()[:12]
     path = os.path.join(cache_dir, "kaggle_crops_%s.npz" % digest)
     if os.path.isfile(path):
-        return load_crop_set(path)
+        return frontal_landmarks_only(load_crop_set(path))
     if detector is None:
         from perception.detector import FaceDetector
         detector = FaceDetector(backend="centerface", upscale=2.0)
@@ -105,4 +108,13 @@ def build_kaggle_crop_set(data: str, cache_dir: str = DEFAULT_CACHE_DIR, seed: i
                        files=[HOLDOUT_PREFIX + n for n in names],
                        split=np.asarray(split, np.int64), valid=np.stack(valid))
     save_crop_set(crop_set, path)
+    return frontal_landmarks_only(crop_set)
+
+
+def frontal_landmarks_only(crop_set: CropSet) -> CropSet:
+    """Forget the landmarks of faces turned too far for a mask to be drawn on them."""
+    face_width = CACHE_SIZE / (1.0 + 2.0 * CACHE_MARGIN)
+    eyes = np.linalg.norm(crop_set.landmarks[:, 1] - crop_set.landmarks[:, 0], axis=1)
+    turned = ~(eyes >= MIN_EYE_FRACTION * face_width)  # NaN (no landmarks) stays as it is
+    crop_set.landmarks[turned] = np.nan
     return crop_set

@@ -115,3 +115,17 @@ def test_the_training_photos_are_all_but_the_test_split_and_the_hold_out():
     test, held = set(load_test_split()), held_out_photos(load_holdout())
     assert len(held) == 7 and not names & test and not names & held
     assert len(names) == 853 - len(test) - len(held)
+
+
+def test_landmarks_of_a_turned_head_are_dropped_so_no_mask_is_drawn_from_them():
+    from perception.data import CropSet
+    from perception.kaggle_crops import frontal_landmarks_only
+
+    frontal = np.array([[60, 70], [100, 70], [80, 90], [65, 110], [95, 110]], np.float32)
+    profile = frontal.copy()
+    profile[1, 0] = 63.0  # eyes 3 px apart: a head seen from the side
+    crops = CropSet(crops=np.zeros((3, 160, 160, 3), np.uint8), labels=np.zeros(3, np.int64),
+                    landmarks=np.stack([frontal, profile, np.full((5, 2), np.nan, np.float32)]),
+                    tight=np.zeros(3, bool), source=np.arange(3), files=["a", "b", "c"],
+                    split=np.zeros(3, np.int64), valid=np.zeros((3, 4), np.float32))
+    assert frontal_landmarks_only(crops).has_landmarks().tolist() == [True, False, False]
