@@ -2,8 +2,8 @@
 face photo on a stand-in camera (tests/ros_nodes/fake_robot.py).
 
 They check what an integrator relies on: an alert with snapshots for an unmasked face,
-none for a masked face, zero velocity soon after the camera stalls, alerts that survive
-``kill -9``, and a clear error (and no motion) for a bad waypoints file.
+none for a masked face, zero velocity soon after the camera or the laser stalls, alerts
+that survive ``kill -9``, and a clear error (and no motion) for a bad waypoints file.
 """
 from __future__ import annotations
 
@@ -36,9 +36,11 @@ def start_patrol(graph: RosGraph, out: str, extra=()) -> subprocess.Popen:
 
 
 def start_camera(graph: RosGraph, out: str, image: str, stall_after: float = 0.0,
-                 encoding: str = "bgr8", compressed: bool = False):
+                 encoding: str = "bgr8", compressed: bool = False,
+                 scan_stall_after: float = 0.0):
     return graph.spawn(["python3", FAKE_ROBOT, "--image", image, "--cmd-log",
                         os.path.join(out, "cmd.jsonl"), "--stall-after", str(stall_after),
+                        "--scan-stall-after", str(scan_stall_after),
                         "--encoding", encoding] + (["--compressed"] if compressed else []),
                        "fake_robot")
 
@@ -119,6 +121,31 @@ def test_camera_stall_stops_the_robot_within_half_a_second(tmp_path):
         "the robot never moved towards the face before the stall, so the test proves nothing"
     assert after, "no commands after the stall: the node stopped publishing"
     assert all(r["v"] == 0.0 and r["w"] == 0.0 for r in after), after[:5]
+
+
+def test_scan_stall_mid_patrol_stops_the_robot_within_half_a_second(tmp_path):
+    out = str(tmp_path)
+    route = tmp_path / "route.yaml"
+    # fake_robot's odometry stays at the origin, so the patrol drives on towards the first
+    # waypoint ahead: forward commands until the laser goes silent.
+    route.write_text("- {x: 5.0, y: 0.0}\n- {x: -5.0, y: 0.0}\n")
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        start_patrol(graph, out, ["_waypoints:=%s" % route])
+        # a masked face: no alert, no follow, the patrol branch drives
+        start_camera(graph, out, MASKED, scan_stall_after=25.0)
+        wait_for(lambda: any(e.get("event") == "last_scan" for e in read_cmds(out)), 60,
+                 "the scan stall", graph)
+        time.sleep(2.0)
+    rows = read_cmds(out)
+    stall = next(e["wall"] for e in rows if e.get("event") == "last_scan")
+    before = [r for r in rows if "v" in r and stall - 3.0 <= r["wall"] < stall]
+    # scan_stale_s (0.5 s in patrol.yaml) after the last scan, plus a tick and delivery
+    after = [r for r in rows if "v" in r and r["wall"] > stall + 0.5 + 0.15]
+    assert any(r["v"] > 1e-3 for r in before), \
+        "the robot was not patrolling forwards before the stall, so the test proves nothing"
+    assert after, "no commands after the stall: the node stopped publishing"
+    assert all(r["v"] == 0.0 and r["w"] == 0.0 for r in after), after[:5]
+    assert alerts_in(out) == []
 
 
 @pytest.mark.parametrize("param,content,words", [

@@ -5,9 +5,11 @@ a cmd log.
 The camera publishes one real face photo composed into a 640x480 frame at --rate Hz until
 --stall-after seconds (then goes silent, to test the watchdog); odometry reports a robot
 standing at the origin; the laser (scan, base_scan, the URDF's 360 beams) sees nothing in
-range, since patrol_node does not move without a fresh scan; every cmd_vel received is
-appended to --cmd-log as JSON lines with the wall time, so the test can see when the
-commands went to zero.
+range, since patrol_node does not move without a fresh scan, until --scan-stall-after
+seconds (then goes silent, to test the scan watchdog); every cmd_vel received is appended
+to --cmd-log as JSON lines with the wall time, so the test can see when the commands went
+to zero. The moment of the last frame and of the last scan before a stall are logged there
+too ("last_frame", "last_scan"). No /clock is published, so ROS time is wall time.
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--image", required=True)
     parser.add_argument("--rate", type=float, default=15.0)
     parser.add_argument("--stall-after", type=float, default=0.0, help="0 = never")
+    parser.add_argument("--scan-stall-after", type=float, default=0.0,
+                        help="stop publishing scan after this many seconds; 0 = never")
     parser.add_argument("--cmd-log", required=True)
     parser.add_argument("--compressed", action="store_true",
                         help="publish JPEG CompressedImage on camera/image_raw/compressed")
@@ -74,7 +78,9 @@ def main() -> None:
     rospy.Subscriber("cmd_vel", Twist, on_cmd, queue_size=20)
     start = time.time()
     stalled_logged = False
+    scan_stalled_logged = False
     last_frame = start
+    last_scan = start
     rate = rospy.Rate(args.rate)
     while not rospy.is_shutdown():
         now = rospy.Time.now()
@@ -82,10 +88,16 @@ def main() -> None:
         odom.header.stamp = now
         odom.pose.pose.orientation.w = 1.0
         odom_pub.publish(odom)
-        scan = ranges_to_laser_scan(nothing_in_range, 0.0, 2 * np.pi / 359, 0.12, 3.5,
-                                    "base_scan")
-        scan.header.stamp = now
-        scan_pub.publish(scan)
+        if args.scan_stall_after <= 0 or time.time() - start < args.scan_stall_after:
+            scan = ranges_to_laser_scan(nothing_in_range, 0.0, 2 * np.pi / 359, 0.12, 3.5,
+                                        "base_scan")
+            scan.header.stamp = now
+            scan_pub.publish(scan)
+            last_scan = time.time()
+        elif not scan_stalled_logged:
+            log.write(json.dumps({"wall": last_scan, "event": "last_scan"}) + "\n")
+            log.flush()
+            scan_stalled_logged = True
         if args.stall_after <= 0 or time.time() - start < args.stall_after:
             if args.compressed:
                 msg = CompressedImage(format="jpeg", data=jpeg)
