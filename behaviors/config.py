@@ -97,14 +97,16 @@ class Config:
     person_memory_s: float = 600.0
 
     #: Laser scan (behaviors.clearance). Stop motion towards anything nearer than this (m)
-    #: to the robot's body: the scenarios allow no closer approach than 0.2 m while driving,
-    #: and at 0.05 m/s (the crawl speed before the stop) the robot rolls 1-2 cm more before
-    #: the base obeys, so 0.3 m leaves a margin for an arc's sideways sweep.
-    stop_distance_m: float = 0.3
+    #: to the robot's body. The scenarios allow no closer approach than 0.35 m to anything.
+    #: The laser sees a person's legs (0.13 m up), and a side-on torso stands out up to
+    #: 0.06 m beyond them; at 0.05 m/s (the crawl before the stop) the robot rolls 1-2 cm
+    #: more before the base obeys. At 0.3 m it stopped 0.24-0.28 m from a person's torso
+    #: (the crossing world); 0.45 m keeps the torso beyond 0.35 m with that margin.
+    stop_distance_m: float = 0.45
     #: Forward and reverse speed fall linearly from max_linear_speed at this gap (m) to a
     #: crawl (0.05 m/s) at stop_distance_m, so the robot arrives at the stop slowly instead
     #: of braking hard from full speed.
-    slow_distance_m: float = 0.7
+    slow_distance_m: float = 0.9
     #: A scan older than this (s) counts as missing. The scanner sends one every 0.2 s
     #: (5 Hz); 0.5 s is the velocity watchdog's limit and allows one scan to be lost.
     scan_stale_s: float = 0.5

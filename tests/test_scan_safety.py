@@ -23,8 +23,10 @@ from common.range_scan import RangeScan
 from common.ros_messages import ranges_to_laser_scan
 from tree_harness import FACE_BOX, TreeHarness, laser_scan, make_track
 
-AHEAD = Config(waypoints=((3.0, 0.0),))          # the patrol drives straight ahead
-TO_THE_LEFT = Config(waypoints=((0.0, 3.0),))    # the patrol turns on the spot first
+#: The limits these tests' distances were chosen for (the shipped ones are in patrol.yaml).
+LIMITS = dict(stop_distance_m=0.3, slow_distance_m=0.7)
+AHEAD = Config(waypoints=((3.0, 0.0),), **LIMITS)          # the patrol drives straight ahead
+TO_THE_LEFT = Config(waypoints=((0.0, 3.0),), **LIMITS)    # the patrol turns on the spot first
 BODY_TO_SCANNER = cl.FRONT_M - cl.SCAN_X_M       # front face to base_scan, on the axis
 
 
@@ -149,7 +151,7 @@ def wall_scan(pose, wall_x):
 
 
 def test_the_patrol_stops_at_the_stop_distance_then_skips_the_waypoint_it_cannot_reach():
-    route = Config(waypoints=((3.0, 0.0), (0.0, 3.0)))
+    route = Config(waypoints=((3.0, 0.0), (0.0, 3.0)), **LIMITS)
     h = TreeHarness(route)
     gaps, skipped_at = [], None
     for i in range(170):
