@@ -45,7 +45,8 @@ MOTIF_RATE = 0.3
 def synthesize(image_rgb: np.ndarray, landmarks: Sequence[Sequence[float]],
                placement: str = "correct", style: Optional[str] = None,
                rng: Optional[np.random.RandomState] = None,
-               perspective: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+               perspective: bool = True, motif_rate: float = MOTIF_RATE
+               ) -> Tuple[np.ndarray, np.ndarray]:
     """Return (image with a mask drawn on, per-pixel mask coverage in [0, 1]).
 
     ``landmarks`` are the five MTCNN points of the face in ``image_rgb`` (RGB uint8).
@@ -71,7 +72,7 @@ def synthesize(image_rgb: np.ndarray, landmarks: Sequence[Sequence[float]],
     style = style if style is not None else STYLES[rng.randint(len(STYLES))]
 
     outline = _outline(style, placement, rng)
-    texture, alpha = _draw(style, outline, rng)
+    texture, alpha = _draw(style, outline, rng, motif_rate)
     to_image = _fit(points, outline, perspective)
     canvas_to_canon = np.array([[1.0 / _SCALE, 0, _ORIGIN[0]], [0, 1.0 / _SCALE, _ORIGIN[1]],
                                 [0, 0, 1]], np.float64)
@@ -134,8 +135,8 @@ def _to_canvas(points: np.ndarray) -> np.ndarray:
     return ((np.asarray(points, np.float32) - _ORIGIN) * _SCALE)
 
 
-def _draw(style: str, outline: np.ndarray, rng: np.random.RandomState
-          ) -> Tuple[np.ndarray, np.ndarray]:
+def _draw(style: str, outline: np.ndarray, rng: np.random.RandomState,
+          motif_rate: float = MOTIF_RATE) -> Tuple[np.ndarray, np.ndarray]:
     """Texture (float RGB) and coverage (float 0..1) of the mask on the canonical canvas."""
     import cv2
 
@@ -162,7 +163,7 @@ def _draw(style: str, outline: np.ndarray, rng: np.random.RandomState
 
     if style == "patterned":
         texture = _pattern(size, colour, rng)
-    if style in ("cloth", "patterned") and rng.rand() < MOTIF_RATE:
+    if style in ("cloth", "patterned") and rng.rand() < motif_rate:
         _print_motif(texture, top, bottom, rng)
     # Fabric grain, then the curvature of a mask around a face: darker towards the sides,
     # a little darker at the bottom, a random side lit more than the other.

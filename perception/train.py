@@ -67,7 +67,7 @@ def item_label(crop_set, item: Tuple[int, int]) -> int:
 
 
 def render(crop_set, item: Tuple[int, int], size: int, rng: np.random.RandomState,
-           train: bool) -> np.ndarray:
+           train: bool, motif_rate: Optional[float] = None) -> np.ndarray:
     """The RGB uint8 image of one item: synthesis first (on the full cached crop), then either
     augmentation (training) or the plain live framing (validation and test)."""
     from perception.augment import augment, view
@@ -80,7 +80,8 @@ def render(crop_set, item: Tuple[int, int], size: int, rng: np.random.RandomStat
             placement = "correct"
         else:
             placement = "below_nose" if rng.rand() < 0.6 else "chin"
-        crop, _ = synthesize(crop, crop_set.landmarks[index], placement, rng=rng)
+        extra = {} if motif_rate is None else {"motif_rate": motif_rate}
+        crop, _ = synthesize(crop, crop_set.landmarks[index], placement, rng=rng, **extra)
     if not train:
         return view(crop, size)
     return augment(crop, size, rng, valid=crop_set.valid[index],
@@ -92,8 +93,9 @@ class CropDataset:
 
     def __init__(self, crop_set, items: Sequence[Tuple[int, int]], size: int, train: bool,
                  mean: Sequence[float], std: Sequence[float], seed: int,
-                 light: str = "none") -> None:
+                 light: str = "none", motif_rate: Optional[float] = None) -> None:
         self.crop_set = crop_set
+        self.motif_rate = motif_rate
         self.light = light
         self.items = list(items)
         self.size = size
@@ -113,7 +115,7 @@ class CropDataset:
         rng = np.random.RandomState((self.seed * 1000003 + self.epoch * 7919 + position)
                                     % (2 ** 31))
         image = apply_light(render(self.crop_set, self.items[position], self.size, rng,
-                                   self.train), self.light)
+                                   self.train, self.motif_rate), self.light)
         array = (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return (torch.from_numpy(array.transpose(2, 0, 1).copy()),
                 item_label(self.crop_set, self.items[position]))
@@ -260,7 +262,7 @@ def train(args: argparse.Namespace) -> Dict:
                                                           args.synth_masked,
                                                           args.repeat_incorrect)
         train_set = CropDataset(crop_set, items, args.input_size, True, mean, std, args.seed,
-                                args.light)
+                                args.light, args.motif_rate)
         train_set.epoch = epoch
         loader = DataLoader(train_set, shuffle=True, drop_last=len(items) > args.batch_size,
                             generator=torch.Generator().manual_seed(args.seed + epoch),
@@ -390,6 +392,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--kaggle", action="store_true",
                         help="also train on the Kaggle crowd photos (mask-detection-kaggle), "
                              "less its test split and hold-out photos")
+    parser.add_argument("--motif-rate", type=float, default=None,
+                        help="share of drawn cloth and patterned training masks with a printed "
+                             "mouth or face (default: perception.synth.MOTIF_RATE)")
     parser.add_argument("--repeat-incorrect", type=int, default=1,
                         help="draw each real 'incorrect' crop this many times an epoch")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
@@ -421,6 +426,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
               ("--patience", args.patience >= 1), ("--threads", args.threads >= 1),
               ("--workers", args.workers >= 0), ("--synth-masked", 0 <= args.synth_masked <= 1),
               ("--ema", 0 <= args.ema < 1), ("--repeat-incorrect", args.repeat_incorrect >= 1),
+              ("--motif-rate", args.motif_rate is None or 0 <= args.motif_rate <= 1),
               ("--width-mult", 0.1 <= args.width_mult <= 2.0),
               ("--limit", args.limit is None or args.limit >= 1),
               ("--average-from", args.average_from is None
