@@ -30,16 +30,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__" and not __package__:
     sys.path[0] = ROOT  # run as a script: bench/ would shadow the perception package
 
+from perception.tracker import iou  # noqa: E402
+
 MIN_IOU = 0.9
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class Tally:

@@ -260,19 +260,9 @@ def load_onnx(path: str):
     """
     import json
 
-    import onnxruntime
+    from perception.onnx_session import one_thread_session
 
-    if not os.path.isfile(path):
-        raise InputError("ONNX classifier %s does not exist; %s" % (path, _EXPORT_FIX))
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # protobuf garbage, truncated file, invalid graph
-        raise InputError("ONNX classifier %s cannot be read (%s: %s); %s"
-                         % (path, type(exc).__name__, " ".join(str(exc).split())[:200],
-                            _EXPORT_FIX)) from None
+    session = one_thread_session(path, "ONNX classifier", _EXPORT_FIX)
     meta = session.get_modelmeta().custom_metadata_map
     missing = [key for key in ONNX_METADATA if key not in meta]
     if missing:

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from common.errors import InputError
+from perception.tracker import iou
 from perception.types import ALERT_LABELS, LABELS
 
 
@@ -71,15 +72,6 @@ def alert_decision_accuracy(matrix: np.ndarray) -> float:
     decisions = np.array([[matrix[np.ix_(group, side)].sum() for side in (quiet, alert)]
                           for group in (quiet, alert)])
     return balanced_accuracy(decisions)
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def average_precision(scores: Sequence[float], is_true: Sequence[bool], num_truth: int) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 from perception.data import (CACHE_MARGIN, CACHE_SIZE, DEFAULT_CACHE_DIR, SPLITS, CropSet,
                              _cache_crop, _valid_rect, load_crop_set, load_holdout,
                              read_rgb, save_crop_set)
-from perception.evaluate import iou
+from perception.tracker import iou
 from perception.kaggle import kaggle_root, load_kaggle, load_test_split
 from perception.types import LABELS
 

@@ -23,6 +23,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from perception.mtcnn_onnx import INPUT_NAME, MODELS_DIR, OUTPUTS, STAGES, model_path
+from perception.tracker import iou
 
 CARD_HEADING = "## MTCNN in ONNX (the robot's face detector)"
 #: Two boxes are the same face at this overlap or more.
@@ -79,14 +80,6 @@ def _write(module, stage: str, out_path: str, meta: Dict[str, str]) -> None:
     onnx.save_model(model, out_path, save_as_external_data=False)
 
 
-def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class Agreement:
     """Faces of a reference detector, and how many another detector found at IoU >= MIN_IOU."""
 
@@ -96,7 +89,7 @@ class Agreement:
 
     def add(self, reference: Sequence, other: Sequence) -> None:
         """Both: the ``Face`` list each detector gave for one image."""
-        pairs = sorted(((box_iou(a.box, b.box), i, j) for i, a in enumerate(reference)
+        pairs = sorted(((iou(a.box, b.box), i, j) for i, a in enumerate(reference)
                         for j, b in enumerate(other)), reverse=True)
         used_a, used_b = set(), set()
         for overlap, i, j in pairs:

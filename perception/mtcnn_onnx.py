@@ -49,19 +49,9 @@ def model_path(stage: str, models_dir: Optional[str] = None) -> str:
 def load_stage(stage: str, path: str):
     """A one-thread onnxruntime session on ``path``; InputError (naming the file and the fix)
     if it is missing, unreadable, or not the export of this stage."""
-    import onnxruntime
+    from perception.onnx_session import one_thread_session
 
-    if not os.path.isfile(path):
-        raise InputError("MTCNN's %s model %s does not exist; %s" % (stage, path, _EXPORT_FIX))
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # protobuf garbage, truncated file, invalid graph
-        raise InputError("MTCNN's %s model %s cannot be read (%s: %s); %s"
-                         % (stage, path, type(exc).__name__, " ".join(str(exc).split())[:200],
-                            _EXPORT_FIX)) from None
+    session = one_thread_session(path, "MTCNN's %s model" % stage, _EXPORT_FIX)
     found = session.get_modelmeta().custom_metadata_map.get("mtcnn_stage")
     inputs = [(i.name, i.shape[1:]) for i in session.get_inputs()]
     side = INPUT_SIDE[stage]

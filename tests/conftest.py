@@ -96,11 +96,9 @@ def moving_frames(paths: List[str], starts: List[Tuple[int, int]], step: Tuple[i
 
 
 def box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    from perception.tracker import iou
+
+    return iou(a, b)
 
 
 def contains(outer, inner) -> bool:

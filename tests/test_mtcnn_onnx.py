@@ -165,5 +165,5 @@ def test_the_runtime_setting_reaches_the_detector():
     assert pipeline.detector.runtime == "onnx" and pipeline.classifier.runtime == "onnx"
     assert isinstance(pipeline.detector._find, MTCNNOnnx)
     assert pipeline.detector._find.min_face_size == pipeline.detector.min_face_size
-    torch_pipeline = PerceptionSettings(detector="mtcnn").build_pipeline()
+    torch_pipeline = PerceptionSettings(detector="mtcnn", runtime="torch").build_pipeline()
     assert not isinstance(torch_pipeline.detector._find, MTCNNOnnx)

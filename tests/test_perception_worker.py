@@ -9,15 +9,9 @@ import pytest
 
 from behaviors import blackboard_keys as keys
 from behaviors.perception import PerceptionWorker, default_pipeline_factory
+from perception.tracker import iou
 from perception.types import FrameResult, Track
 from tree_harness import FACE_BOX, TreeHarness, real_frame
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def numbered_frame(n: int) -> np.ndarray:
