@@ -241,6 +241,10 @@ def onnx_path_for(weights_path: Optional[str]) -> str:
     if not weights_path:
         return DEFAULT_ONNX
     path = os.path.abspath(weights_path)
+    if not os.path.isfile(path):
+        raise InputError("weights file %s does not exist; make one with `python -m "
+                         "perception.train` (and `python -m perception.export` for the onnx "
+                         "runtime), or leave weights unset for the shipped model" % path)
     if not path.endswith(".pt"):
         return path
     onnx_path = path[:-len(".pt")] + ".onnx"
