@@ -30,7 +30,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__" and not __package__:
     sys.path[0] = ROOT  # run as a script: bench/ would shadow the perception package
 
-from perception.tracker import iou  # noqa: E402
 
 MIN_IOU = 0.9
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
@@ -44,18 +43,13 @@ class Tally:
 
     def add(self, reference: Sequence[Tuple], other: Sequence[Tuple]) -> None:
         """Each argument: (box, label) of every face a pipeline reported in one frame."""
-        pairs = sorted(((iou(a[0], b[0]), i, j) for i, a in enumerate(reference)
-                        for j, b in enumerate(other)), reverse=True)
-        used_a, used_b = set(), set()
-        for overlap, i, j in pairs:
-            if overlap < MIN_IOU or i in used_a or j in used_b:
-                continue
-            used_a.add(i)
-            used_b.add(j)
-            self.boxes += 1
-            self.labels += reference[i][1] == other[j][1]
+        from perception.mtcnn_export import pair_by_iou
+
+        pairs = pair_by_iou([a[0] for a in reference], [b[0] for b in other], MIN_IOU)
+        self.boxes += len(pairs)
+        self.labels += sum(reference[i][1] == other[j][1] for i, j in pairs)
         self.faces += len(reference)
-        self.extra += len(other) - len(used_b)
+        self.extra += len(other) - len(pairs)
 
     def fraction(self) -> float:
         return self.labels / float(self.faces) if self.faces else 1.0

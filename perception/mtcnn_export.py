@@ -18,7 +18,7 @@ section, with the files' checksums.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -80,6 +80,23 @@ def _write(module, stage: str, out_path: str, meta: Dict[str, str]) -> None:
     onnx.save_model(model, out_path, save_as_external_data=False)
 
 
+def pair_by_iou(first: Sequence, second: Sequence, min_iou: float = MIN_IOU
+                ) -> List[Tuple[int, int]]:
+    """(i, j) pairs of boxes of ``first`` and ``second``, greedily by highest IoU, each box
+    in one pair at most, only pairs with IoU >= ``min_iou``. Plain IoU on purpose: the
+    tracker's ``match_boxes`` also pairs by closeness of centres, too loose for "the same
+    box"."""
+    ranked = sorted(((iou(a, b), i, j) for i, a in enumerate(first)
+                     for j, b in enumerate(second)), reverse=True)
+    used_a, used_b, pairs = set(), set(), []
+    for overlap, i, j in ranked:
+        if overlap >= min_iou and i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            pairs.append((i, j))
+    return pairs
+
+
 class Agreement:
     """Faces of a reference detector, and how many another detector found at IoU >= MIN_IOU."""
 
@@ -89,14 +106,8 @@ class Agreement:
 
     def add(self, reference: Sequence, other: Sequence) -> None:
         """Both: the ``Face`` list each detector gave for one image."""
-        pairs = sorted(((iou(a.box, b.box), i, j) for i, a in enumerate(reference)
-                        for j, b in enumerate(other)), reverse=True)
-        used_a, used_b = set(), set()
-        for overlap, i, j in pairs:
-            if overlap < MIN_IOU or i in used_a or j in used_b:
-                continue
-            used_a.add(i)
-            used_b.add(j)
+        pairs = pair_by_iou([a.box for a in reference], [b.box for b in other])
+        for i, j in pairs:
             a, b = reference[i], other[j]
             self.worst_score = max(self.worst_score, abs(a.score - b.score))
             # Landmark error relative to the face's width, so sizes compare.
@@ -104,8 +115,8 @@ class Agreement:
             self.worst_landmark = max(self.worst_landmark, float(moved))
         self.images += 1
         self.faces += len(reference)
-        self.same += len(used_a)
-        self.extra += len(other) - len(used_b)
+        self.same += len(pairs)
+        self.extra += len(other) - len(pairs)
 
     def fraction(self) -> float:
         return self.same / float(self.faces) if self.faces else 1.0
