@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from behaviors.control import Pose2D
-from behaviors.people import PersonMemory, locate_face, same_clothes, torso_signature
+from behaviors.people import (CLOTHES_MATCH_DISTANCE, PersonMemory, clothes_distance,
+                              locate_face, same_clothes, torso_signature)
 
 FACE = (300.0, 100.0, 340.0, 150.0)
 
@@ -50,6 +51,23 @@ def test_same_clothes_follow_a_walking_person_but_not_a_teleporting_one():
     assert memory.match((6.0, 0.0), 10.0, red_again).track_id == 1   # walked 6 m in 10 s
     assert memory.match((6.0, 0.0), 10.0, green) is None             # someone else
     assert memory.match((6.0, 0.0), 2.0, red_again) is None          # too far to walk in 2 s
+
+
+def test_a_torso_one_third_hidden_by_a_passer_by_still_matches_its_own_clothes():
+    # In the loop's crowd a red shirt in front of a pink one covered a third of it, and
+    # the pink person was alerted a second time: her whole torso no longer matched her.
+    # One side of the torso is still uncovered, and it still shows pink.
+    pink, red = (150, 110, 220), (40, 40, 200)
+    seen_before = torso_signature(person_frame(pink), FACE)
+    half_hidden_frame = person_frame(pink)
+    crop_left = int((FACE[0] + FACE[2]) / 2 - 0.8 * (FACE[2] - FACE[0]))
+    half_hidden_frame[150:400, :crop_left + 23] = red   # 23 of the crop's 64 px
+    half_hidden = torso_signature(half_hidden_frame, FACE)
+    assert len(half_hidden) == 3                          # whole, left side, right side
+    whole_only = clothes_distance(seen_before[:1], half_hidden[:1])
+    assert whole_only >= CLOTHES_MATCH_DISTANCE, whole_only  # the whole torso alone fails
+    assert same_clothes(seen_before, half_hidden)
+    assert not same_clothes(half_hidden, torso_signature(person_frame(red), FACE))
 
 
 def test_a_person_is_recognised_far_from_the_alert_by_the_clothes_of_a_later_sighting():
