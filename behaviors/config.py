@@ -107,9 +107,10 @@ class Config:
     #: crawl (0.05 m/s) at stop_distance_m, so the robot arrives at the stop slowly instead
     #: of braking hard from full speed.
     slow_distance_m: float = 0.9
-    #: A scan older than this (s) counts as missing. The scanner sends one every 0.2 s
-    #: (5 Hz); 0.5 s is the velocity watchdog's limit and allows one scan to be lost.
-    scan_stale_s: float = 0.5
+    #: A scan older than this (s) counts as missing. A scan stall must stop the robot
+    #: within 0.5 s, and it is seen at the first tick after this limit: 0.4 s + 0.1 s. The
+    #: scanner sends one every 0.2 s (5 Hz), so one lost scan may hold the robot for a tick.
+    scan_stale_s: float = 0.4
     #: Without a fresh scan the robot does not move (the guard holds it). false: with no
     #: fresh scan nothing limits the speed, for a robot that has no scanner at all.
     require_scan: bool = True

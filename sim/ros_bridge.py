@@ -5,8 +5,8 @@
 (libgazebo_ros_diff_drive) and ``/clock``; ``cmd_vel`` in. A node that reads these topics
 cannot tell this simulator from Gazebo. Beyond Gazebo it can write a ground-truth trace
 (JSON lines: robot, actors, the command it obeyed) and a top-down video for the summary and
-the scenario tests, and it can be told to stall its camera (``sim/stall_camera``, seconds) to
-test the robot's watchdogs.
+the scenario tests, and it can be told to stall its camera (``sim/stall_camera``, seconds) or
+its laser (``sim/stall_scan``) to test the robot's watchdogs in simulated time.
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ class SimBridge:
         self._cmd = (0.0, 0.0)
         self._cmd_stamp = -1e9
         self._stall_until = -1.0
+        self._scan_stall_until = -1.0
         self._topdown: Optional[ConstantRateVideoWriter] = None
         self._trace_file = None
         if output_dir and (record or trace):
@@ -76,6 +77,7 @@ class SimBridge:
                          if self.laser is not None else None)
         self._cmd_sub = rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
         rospy.Subscriber("sim/stall_camera", Float64, self._on_stall, queue_size=5)
+        rospy.Subscriber("sim/stall_scan", Float64, self._on_scan_stall, queue_size=5)
 
     # --- inputs ------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist) -> None:
@@ -85,6 +87,10 @@ class SimBridge:
     def _on_stall(self, msg: Float64) -> None:
         self._stall_until = self.sim.time + float(msg.data)
         rospy.logwarn("sim: camera stalled for %.2f s of simulated time", msg.data)
+
+    def _on_scan_stall(self, msg: Float64) -> None:
+        self._scan_stall_until = self.sim.time + float(msg.data)
+        rospy.logwarn("sim: laser stalled for %.2f s of simulated time", msg.data)
 
     # --- the loop ----------------------------------------------------------------------
     def wait_for_driver(self) -> None:
@@ -176,6 +182,8 @@ class SimBridge:
         self.info_pub.publish(self._camera_info(stamp, frame.shape[1], frame.shape[0]))
 
     def _publish_scan(self, now: float) -> None:
+        if now < self._scan_stall_until:
+            return
         laser = self.laser
         msg = ranges_to_laser_scan(self.sim.scan(), laser.angle_min, laser.angle_increment,
                                    laser.range_min, laser.range_max, laser.frame_id,
@@ -206,6 +214,7 @@ class SimBridge:
             "robot": [round(x, 4), round(y, 4), round(yaw, 4)],
             "cmd": [round(cmd[0], 4), round(cmd[1], 4)],
             "camera_stalled": now < self._stall_until,
+            "scan_stalled": now < self._scan_stall_until,
             "actors": {k: [round(c, 4) for c in pose] for k, pose in self.sim.actor_poses().items()},
             "clearance": round(float(clearance), 4),
             "nearest": what,

@@ -5,8 +5,8 @@ Each world runs once (launch/patrol_sim.launch, as a user would start it) and se
 tests read that run: the expected alerts (each exactly once, masked people never), the
 clearance kept to walls and people, following an unmasked person and returning to patrol.
 The crossing run also reports how near the robot came to the person who walks across its
-path (its stop distance). A second corridor run stalls the camera mid-follow and checks the
-robot stops within 0.5 s.
+path (its stop distance). Two more corridor runs stall the camera mid-follow and the laser
+mid-patrol, and check the robot stops within 0.5 s of simulated time.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import math
 import os
 import statistics
 import sys
-from typing import Dict
+from typing import Dict, Sequence
 
 import pytest
 
@@ -30,18 +30,18 @@ pytestmark = pytest.mark.scenario
 #: Simulated seconds per wall second. 1.0 is what the real robot gets; the tests keep it,
 #: and the simulator paces itself (it reports the factor it reached in its log).
 RTF = float(os.environ.get("MASK_PATROL_TEST_RTF", "1.0"))
-STALL_HELPER = os.path.join(REPO, "tests", "ros_nodes", "stall_when_following.py")
+STALL_HELPER = os.path.join(REPO, "tests", "ros_nodes", "stall_sensor.py")
 
 
-def run_scenario(world: str, out: str, duration: float, stall: bool = False) -> str:
-    """roslaunch patrol_sim.launch for ``duration`` simulated seconds; returns ``out``."""
+def run_scenario(world: str, out: str, duration: float, stall: Sequence[str] = ()) -> str:
+    """roslaunch patrol_sim.launch for ``duration`` simulated seconds; returns ``out``.
+    ``stall``: arguments for tests/ros_nodes/stall_sensor.py, to stall a sensor mid-run."""
     with RosGraph(os.path.join(out, "logs")) as graph:
         launch = graph.roslaunch("patrol_sim.launch", {
             "world": world, "duration": str(duration), "output_dir": out,
             "real_time_factor": str(RTF), "record": "false"})
         if stall:
-            graph.spawn([sys.executable, STALL_HELPER, "--after", "2.0", "--stall", "3.0"],
-                        "stall_helper")
+            graph.spawn([sys.executable, STALL_HELPER] + list(stall), "stall_helper")
         launch.wait(timeout=duration / RTF + 300)
         log = graph.log_text("roslaunch")
     # roslaunch exits 0 even when a node died: check the run itself finished.
@@ -160,7 +160,8 @@ def test_crossing_the_laser_keeps_the_robot_clear_of_the_person_crossing_its_pat
 
 
 def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):
-    out = run_scenario("corridor", str(tmp_path), duration=40.0, stall=True)
+    out = run_scenario("corridor", str(tmp_path), duration=40.0, stall=[
+        "--sensor", "camera", "--mode", "follow", "--after", "2.0", "--stall", "3.0"])
     trace = read_trace(os.path.join(out, "trace.jsonl"))
     stalled = [r for r in trace.rows if r["camera_stalled"]]
     assert stalled, "the camera never stalled: the robot never followed anyone"
@@ -174,3 +175,26 @@ def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):
     after = [r for r in trace.rows if r["t"] > stalled[-1]["t"] + 1.0]
     assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in after), \
         "the robot did not move again when the frames came back"
+
+
+def test_scan_stall_mid_patrol_stops_the_robot_within_half_a_second(tmp_path):
+    # 4 s into the patrol the laser goes silent for 3 s: scan_stale_s (0.4 s) after the
+    # last scan, and a tick, the guard holds the robot; when scans return it drives on.
+    out = run_scenario("corridor", str(tmp_path), duration=20.0, stall=[
+        "--sensor", "scan", "--mode", "patrol", "--after", "4.0", "--stall", "3.0"])
+    trace = read_trace(os.path.join(out, "trace.jsonl"))
+    stalled = [r for r in trace.rows if r["scan_stalled"]]
+    assert stalled, "the laser never stalled: the robot never patrolled for 4 s"
+    t0 = stalled[0]["t"]
+    before = [r for r in trace.rows if t0 - 1.0 <= r["t"] < t0]
+    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in before), \
+        "the robot was not moving before the stall, so the test proves nothing"
+    late = [r for r in stalled if r["t"] >= t0 + 0.5]
+    assert late, "the stall was shorter than 0.5 s"
+    assert all(r["cmd"] == [0.0, 0.0] for r in late), [(r["t"], r["cmd"]) for r in late[:8]]
+    moving = [r["t"] for r in stalled if abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3]
+    print("\nscan stall at t %.1f s: last command that moved %.2f s after it (sim time)"
+          % (t0, (max(moving) - t0) if moving else 0.0))
+    after = [r for r in trace.rows if r["t"] > stalled[-1]["t"] + 1.0]
+    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in after), \
+        "the robot did not move again when the scans came back"
