@@ -25,6 +25,10 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures")
 UNMASKED = os.path.join(FIXTURES, "without_mask", "27.jpg")
 MASKED = os.path.join(FIXTURES, "with_mask", "with_mask218.jpg")
 FAKE_ROBOT = os.path.join(REPO, "tests", "ros_nodes", "fake_robot.py")
+#: The robot's torch-free install (ROBOT=1 scripts/setup.sh; make test builds it).
+ROBOT_PYTHON = os.path.join(REPO, ".venv-robot", "bin", "python3")
+#: catkin's relay for the node: it runs the node's source in whatever python runs it.
+NODE_RELAY = os.path.join(REPO, "catkin_ws", "devel", "lib", "mask_patrol", "patrol_node")
 
 
 def start_patrol(graph: RosGraph, out: str, extra=()) -> subprocess.Popen:
@@ -88,6 +92,27 @@ def test_unmasked_face_raises_one_alert_with_snapshots_and_it_survives_kill_9(tm
     assert frame is not None and frame.shape[:2] == (480, 640), alert.frame_path
     # the box lies where fake_robot put the face (left of centre)
     assert alert.x_min < 200 < alert.x_max
+
+
+def test_patrol_node_runs_in_the_robot_install_without_torch(tmp_path):
+    # What a Raspberry Pi-class robot runs: the node in .venv-robot, where torch,
+    # torchvision and facenet-pytorch are not installed at all, so any import of them
+    # would kill the node before its first alert.
+    assert os.path.isfile(ROBOT_PYTHON), (
+        "%s is missing: run ROBOT=1 bash scripts/setup.sh (make test does)" % ROBOT_PYTHON)
+    absent = subprocess.run([ROBOT_PYTHON, "-c", "import torch"], capture_output=True)
+    assert absent.returncode != 0, "torch is importable in .venv-robot: the test proves nothing"
+    out = str(tmp_path)
+    with RosGraph(os.path.join(out, "logs")) as graph:
+        graph.spawn([ROBOT_PYTHON, NODE_RELAY,
+                     "_alert_db:=%s" % os.path.join(out, "alerts.sqlite"),
+                     "_confirm_frames:=2", "_detect_every:=3"], "patrol_node")
+        start_camera(graph, out, UNMASKED)
+        alerts = wait_for(lambda: alerts_in(out), 90, "an alert in the store", graph)
+        log = graph.log_text("patrol_node")
+    assert [a.label for a in alerts] in (["unmasked"], ["incorrect"]), log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+    assert "(detector mtcnn, runtime onnx)" in log, log[-2000:]  # patrol.yaml's defaults
 
 
 def test_masked_face_raises_no_alert(tmp_path):

@@ -100,6 +100,8 @@ class PatrolNode:
         # Built once here so a missing or broken model stops start-up with its own error. The
         # field of view lets the tracker take the robot's turns out of the faces' motion.
         self._pipeline = perception.build_pipeline(horizontal_fov=self.config.camera_hfov)
+        #: for the start-up log: which models run, and on what
+        self.models = "detector %s, runtime %s" % (perception.detector, perception.runtime)
         self.camera_hfov: Optional[float] = None
         db = os.path.expanduser(node.alert_db or DEFAULT_DB)
         self.store = AlertStore(db, node.snapshot_dir or None, world=node.scenario,
@@ -246,8 +248,9 @@ def main() -> int:
         return 2
     rospy.on_shutdown(node.shutdown)
     rospy.Timer(rospy.Duration(1.0 / node.config.tick_hz), node.tick)
-    rospy.loginfo("patrol_node: settings %s, ticking at %.1f Hz, %d waypoints, alerts -> %s",
-                  path, node.config.tick_hz, len(node.config.waypoints), node.store.path)
+    rospy.loginfo("patrol_node: settings %s (%s), ticking at %.1f Hz, %d waypoints, "
+                  "alerts -> %s", path, node.models, node.config.tick_hz,
+                  len(node.config.waypoints), node.store.path)
     rospy.spin()
     return 0
 
