@@ -159,22 +159,35 @@ def test_crossing_the_laser_keeps_the_robot_clear_of_the_person_crossing_its_pat
     assert closest["clearance"] > 0.0, closest
 
 
-def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):
-    out = run_scenario("corridor", str(tmp_path), duration=40.0, stall=[
-        "--sensor", "camera", "--mode", "follow", "--after", "2.0", "--stall", "3.0"])
+def moving(row) -> bool:
+    return abs(row["cmd"][0]) + abs(row["cmd"][1]) > 1e-3
+
+
+def assert_stall_stops_the_robot_within_half_a_second(out: str, sensor: str) -> None:
+    """From the trace of a run whose ``sensor`` ("camera" or "scan") stalled: the robot
+    moved before, obeyed only zero commands from 0.5 s of simulated time into the stall
+    on, and moved again after it. Prints when the last moving command came."""
     trace = read_trace(os.path.join(out, "trace.jsonl"))
-    stalled = [r for r in trace.rows if r["camera_stalled"]]
-    assert stalled, "the camera never stalled: the robot never followed anyone"
+    stalled = [r for r in trace.rows if r[sensor + "_stalled"]]
+    assert stalled, "the %s never stalled: the helper's mode never lasted long enough" % sensor
     t0 = stalled[0]["t"]
     before = [r for r in trace.rows if t0 - 1.0 <= r["t"] < t0]
-    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in before), \
+    assert any(moving(r) for r in before), \
         "the robot was not moving before the stall, so the test proves nothing"
     late = [r for r in stalled if r["t"] >= t0 + 0.5]
     assert late, "the stall was shorter than 0.5 s"
     assert all(r["cmd"] == [0.0, 0.0] for r in late), [(r["t"], r["cmd"]) for r in late[:8]]
+    last = max((r["t"] for r in stalled if moving(r)), default=t0)
+    print("\n%s stall at t %.1f s: last command that moved %.2f s after it (sim time)"
+          % (sensor, t0, last - t0))
     after = [r for r in trace.rows if r["t"] > stalled[-1]["t"] + 1.0]
-    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in after), \
-        "the robot did not move again when the frames came back"
+    assert any(moving(r) for r in after), "the robot did not move again after the stall"
+
+
+def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):
+    out = run_scenario("corridor", str(tmp_path), duration=40.0, stall=[
+        "--sensor", "camera", "--mode", "follow", "--after", "2.0", "--stall", "3.0"])
+    assert_stall_stops_the_robot_within_half_a_second(out, "camera")
 
 
 def test_scan_stall_mid_patrol_stops_the_robot_within_half_a_second(tmp_path):
@@ -182,19 +195,4 @@ def test_scan_stall_mid_patrol_stops_the_robot_within_half_a_second(tmp_path):
     # last scan, and a tick, the guard holds the robot; when scans return it drives on.
     out = run_scenario("corridor", str(tmp_path), duration=20.0, stall=[
         "--sensor", "scan", "--mode", "patrol", "--after", "4.0", "--stall", "3.0"])
-    trace = read_trace(os.path.join(out, "trace.jsonl"))
-    stalled = [r for r in trace.rows if r["scan_stalled"]]
-    assert stalled, "the laser never stalled: the robot never patrolled for 4 s"
-    t0 = stalled[0]["t"]
-    before = [r for r in trace.rows if t0 - 1.0 <= r["t"] < t0]
-    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in before), \
-        "the robot was not moving before the stall, so the test proves nothing"
-    late = [r for r in stalled if r["t"] >= t0 + 0.5]
-    assert late, "the stall was shorter than 0.5 s"
-    assert all(r["cmd"] == [0.0, 0.0] for r in late), [(r["t"], r["cmd"]) for r in late[:8]]
-    moving = [r["t"] for r in stalled if abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3]
-    print("\nscan stall at t %.1f s: last command that moved %.2f s after it (sim time)"
-          % (t0, (max(moving) - t0) if moving else 0.0))
-    after = [r for r in trace.rows if r["t"] > stalled[-1]["t"] + 1.0]
-    assert any(abs(r["cmd"][0]) + abs(r["cmd"][1]) > 1e-3 for r in after), \
-        "the robot did not move again when the scans came back"
+    assert_stall_stops_the_robot_within_half_a_second(out, "scan")
