@@ -21,12 +21,14 @@ class Config:
 
     #: How often the node ticks the tree (Hz). The tree does not time itself; the node does.
     tick_hz: float = 10.0
-    #: A camera frame older than this stops the robot. 0.4 s, not twist_mux's 0.5 s: the
-    #: check runs once per tick (0.1 s), so a stall is acted on within 0.5 s at the latest.
-    camera_stale_s: float = 0.4
+    #: A camera frame older than this stops the robot. 0.3 s, not twist_mux's 0.5 s: the
+    #: check runs once per tick (0.1 s), so a stall is acted on 0.4 s after the last frame,
+    #: and a tick that comes late on a busy computer still stops the robot within 0.5 s
+    #: (at 0.4 s a scenario run once saw the stop one tick late, 0.6 s after the stall).
+    camera_stale_s: float = 0.3
     #: Odometry older than this stops the robot: we cannot steer without knowing where we
-    #: are (same reasoning for 0.4 s).
-    odometry_stale_s: float = 0.4
+    #: are (same reasoning for 0.3 s).
+    odometry_stale_s: float = 0.3
     #: A perception result about a frame older than this is not used to steer towards a face;
     #: the robot waits for a newer one (MTCNN may take 0.1-1 s per frame on a busy CPU).
     result_max_age_s: float = 1.0
@@ -108,9 +110,10 @@ class Config:
     #: of braking hard from full speed.
     slow_distance_m: float = 0.9
     #: A scan older than this (s) counts as missing. A scan stall must stop the robot
-    #: within 0.5 s, and it is seen at the first tick after this limit: 0.4 s + 0.1 s. The
-    #: scanner sends one every 0.2 s (5 Hz), so one lost scan may hold the robot for a tick.
-    scan_stale_s: float = 0.4
+    #: within 0.5 s, and it is seen at the first tick after this limit (0.3 s + 0.1 s, with
+    #: a tick to spare, as for the camera). The scanner sends one every 0.2 s (5 Hz), so
+    #: one lost scan holds the robot for a tick or two.
+    scan_stale_s: float = 0.3
     #: Without a fresh scan the robot does not move (the guard holds it). false: with no
     #: fresh scan nothing limits the speed, for a robot that has no scanner at all.
     require_scan: bool = True

@@ -254,8 +254,8 @@ def test_a_scan_with_nan_is_refused_and_the_robot_stops_once_the_last_good_one_i
     assert h.tick().linear_x > 0  # good scans so far
     h.scan = None  # from now on every scan is refused: none reaches the inbox
     commands = [h.tick() for _ in range(7)]
-    assert all(c.linear_x > 0 for c in commands[:3])  # the last good one is 0.4 s fresh
-    assert all(c == ZERO for c in commands[4:])
+    assert all(c.linear_x > 0 for c in commands[:2])  # the last good one is 0.3 s fresh
+    assert all(c == ZERO for c in commands[3:])
     assert h.tip() == "Stop" and "scan stale" in h.read(keys.SAFETY_REASON)
 
 
@@ -312,5 +312,5 @@ def test_the_limits_and_the_clearance_are_on_the_blackboard_for_the_viewer():
     h = harness(AHEAD, ahead(0.5))
     h.tick()
     assert str(h.read(keys.SAFETY_LIMITS)) == \
-        "stop 0.30 m, slow 0.70 m, scan required, stale after 0.40 s"
+        "stop 0.30 m, slow 0.70 m, scan required, stale after 0.30 s"
     assert str(h.read(keys.SAFETY_CLEARANCE)) == "ahead 0.50 m, behind clear, turning free"

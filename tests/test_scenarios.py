@@ -191,7 +191,7 @@ def test_camera_stall_mid_follow_stops_the_robot_within_half_a_second(tmp_path):
 
 
 def test_scan_stall_mid_patrol_stops_the_robot_within_half_a_second(tmp_path):
-    # 4 s into the patrol the laser goes silent for 3 s: scan_stale_s (0.4 s) after the
+    # 4 s into the patrol the laser goes silent for 3 s: scan_stale_s (0.3 s) after the
     # last scan, and a tick, the guard holds the robot; when scans return it drives on.
     out = run_scenario("corridor", str(tmp_path), duration=20.0, stall=[
         "--sensor", "scan", "--mode", "patrol", "--after", "4.0", "--stall", "3.0"])
