@@ -18,7 +18,7 @@ Each alert remembers two things:
 
 - where the person was: placed on the odometry map from one camera frame (bearing from the
   box centre, range from the face's pixel height and a typical face height);
-- what they wore: a hue-saturation histogram of the torso below the face.
+- what they wore: colour histograms of the torso below the face (``torso_signature``).
 
 A new face is the same person when it lands within ``radius_m`` of a remembered one, or
 when the clothes match and the person could have walked there since (``walk_speed``).
@@ -107,8 +107,8 @@ def _colour_histogram(hsv: Any) -> Optional[Any]:
 
 def torso_signature(frame_bgr: Any, box: Sequence[float]) -> Optional[Tuple[Any, ...]]:
     """The clothes below a face: colour histograms (``_colour_histogram``) of the whole
-    torso and of its left and right sides (each ``_SIDE_SHARE`` of the width), or None when the torso is
-    out of the picture (a close-up) or too small to say anything.
+    torso and of its left and right sides (each ``_SIDE_SHARE`` of the width), or None
+    when the torso is out of the picture (a close-up) or too small to say anything.
 
     The sides are there for crowds: someone nearer the camera often covers one side of a
     torso (in the loop, a red shirt in front of a pink one pushed the pink one's whole-torso
