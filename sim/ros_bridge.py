@@ -50,8 +50,8 @@ class SimBridge:
         self.wait_for_cmd_vel = wait_for_cmd_vel
         self._cmd = (0.0, 0.0)
         self._cmd_stamp = -1e9
-        self._stall_until = -1.0
-        self._scan_stall_until = -1.0
+        #: sensor ("camera", "scan") -> simulated time until which it publishes nothing
+        self._stalled_until = {"camera": -1.0, "scan": -1.0}
         self._topdown: Optional[ConstantRateVideoWriter] = None
         self._trace_file = None
         if output_dir and (record or trace):
@@ -76,21 +76,21 @@ class SimBridge:
         self.scan_pub = (rospy.Publisher(self.laser.topic, LaserScan, queue_size=2)
                          if self.laser is not None else None)
         self._cmd_sub = rospy.Subscriber("cmd_vel", Twist, self._on_cmd_vel, queue_size=5)
-        rospy.Subscriber("sim/stall_camera", Float64, self._on_stall, queue_size=5)
-        rospy.Subscriber("sim/stall_scan", Float64, self._on_scan_stall, queue_size=5)
+        for sensor in self._stalled_until:
+            rospy.Subscriber("sim/stall_" + sensor, Float64, self._on_stall,
+                             callback_args=sensor, queue_size=5)
 
     # --- inputs ------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist) -> None:
         self._cmd = (float(msg.linear.x), float(msg.angular.z))
         self._cmd_stamp = self.sim.time
 
-    def _on_stall(self, msg: Float64) -> None:
-        self._stall_until = self.sim.time + float(msg.data)
-        rospy.logwarn("sim: camera stalled for %.2f s of simulated time", msg.data)
+    def _on_stall(self, msg: Float64, sensor: str) -> None:
+        self._stalled_until[sensor] = self.sim.time + float(msg.data)
+        rospy.logwarn("sim: %s stalled for %.2f s of simulated time", sensor, msg.data)
 
-    def _on_scan_stall(self, msg: Float64) -> None:
-        self._scan_stall_until = self.sim.time + float(msg.data)
-        rospy.logwarn("sim: laser stalled for %.2f s of simulated time", msg.data)
+    def _stalled(self, sensor: str, now: float) -> bool:
+        return now < self._stalled_until[sensor]
 
     # --- the loop ----------------------------------------------------------------------
     def wait_for_driver(self) -> None:
@@ -171,7 +171,7 @@ class SimBridge:
     def _publish_camera(self, now: float) -> None:
         if self._topdown is not None:
             self._topdown.add(self.sim.render_topdown(), now)
-        if now < self._stall_until:
+        if self._stalled("camera", now):
             return
         frame = self.sim.render_camera()
         stamp = rospy.Time.from_sec(now)
@@ -182,7 +182,7 @@ class SimBridge:
         self.info_pub.publish(self._camera_info(stamp, frame.shape[1], frame.shape[0]))
 
     def _publish_scan(self, now: float) -> None:
-        if now < self._scan_stall_until:
+        if self._stalled("scan", now):
             return
         laser = self.laser
         msg = ranges_to_laser_scan(self.sim.scan(), laser.angle_min, laser.angle_increment,
@@ -213,8 +213,8 @@ class SimBridge:
             "t": round(now, 3),
             "robot": [round(x, 4), round(y, 4), round(yaw, 4)],
             "cmd": [round(cmd[0], 4), round(cmd[1], 4)],
-            "camera_stalled": now < self._stall_until,
-            "scan_stalled": now < self._scan_stall_until,
+            "camera_stalled": self._stalled("camera", now),
+            "scan_stalled": self._stalled("scan", now),
             "actors": {k: [round(c, 4) for c in pose] for k, pose in self.sim.actor_poses().items()},
             "clearance": round(float(clearance), 4),
             "nearest": what,
