@@ -289,11 +289,11 @@ def train(args: argparse.Namespace) -> Dict:
                                        scores["val_recall"])
         # the loss is recorded because the accuracy saturates: see MODEL_CARD "Picking an epoch"
         history.append(dict({"epoch": epoch + 1, "train_loss": total / max(seen, 1)}, **scores))
-        if not args.quiet:
-            recall_text = " ".join("%s=%.3f" % kv for kv in recalls.items())
-            print("epoch %d: loss %.4f  val balanced accuracy %.4f  val loss %.4f  recall %s  "
-                  "(%.0f s)" % (epoch + 1, total / max(seen, 1), val_bacc, val_loss,
-                                recall_text, time.time() - started), flush=True)
+        # printed even with --quiet: a run of an hour or more must show how far it got
+        recall_text = " ".join("%s=%.3f" % kv for kv in recalls.items())
+        print("epoch %d: loss %.4f  val balanced accuracy %.4f  val loss %.4f  recall %s  "
+              "(%.0f s)" % (epoch + 1, total / max(seen, 1), val_bacc, val_loss,
+                            recall_text, time.time() - started), flush=True)
         if args.average_from is not None and epoch + 1 >= args.average_from:
             if epoch_average is None:
                 from torch.optim.swa_utils import AveragedModel
@@ -310,8 +310,7 @@ def train(args: argparse.Namespace) -> Dict:
         else:
             stale += 1
             if stale >= args.patience and args.average_from is None:
-                if not args.quiet:
-                    print("early stop: no better validation for %d epochs" % stale)
+                print("early stop: no better validation for %d epochs" % stale, flush=True)
                 break
     if epoch_average is not None:
         best = dict(validate(epoch_average.module, val_loader), epoch=len(history),
@@ -419,7 +418,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="use only the first N images per class (quick trials)")
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE_DIR,
                         help="where face crops are cached (default %(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (a line per epoch is still printed)")
     args = parser.parse_args(argv)
     checks = [("--epochs", args.epochs >= 1), ("--batch-size", args.batch_size >= 2),
               ("--lr", args.lr > 0), ("--input-size", 32 <= args.input_size <= 512),

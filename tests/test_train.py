@@ -31,13 +31,15 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
-def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_path):
+def test_one_epoch_writes_weights_that_the_classifier_loads(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "tiny.pt"
     code = main(["--data", str(tiny_dataset), "--out", str(out), "--epochs", "1",
                  "--width-mult", "0.25", "--input-size", "64", "--batch-size", "8",
                  "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--light", "clahe",
                  "--quiet"])
     assert code == 0 and out.is_file()
+    # --quiet hides progress bars, not the line that says how far a long run got
+    assert "epoch 1: loss" in capsys.readouterr().out
     classifier = MaskClassifier(str(out))
     assert classifier.input_size == 64 and classifier.width_mult == 0.25
     assert classifier.light == "clahe"
