@@ -14,6 +14,12 @@ import numpy as np
 
 from perception.data import CACHE_SIZE, NOMINAL_SIDE
 
+#: The narrowest a squeezed training view makes a face, as a share of its width (the
+#: widest: 1 / 1.7). 0.85 covers hand-drawn boxes; a head turned away, or a simulator face
+#: plate seen from 45 degrees, is narrowed to about 0.55-0.7 (``train --narrowest``; the
+#: model card measures what that costs).
+NARROWEST = 0.85
+
 
 def view(crop: np.ndarray, size: Optional[int] = None) -> np.ndarray:
     """The live framing (crop_face at CROP_MARGIN) of a cached crop, resized to ``size``
@@ -71,7 +77,8 @@ def cut_at_frame_edge(image: np.ndarray, rng: np.random.RandomState) -> np.ndarr
 
 
 def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
-            valid: Optional[np.ndarray] = None, zoom_out: bool = True) -> np.ndarray:
+            valid: Optional[np.ndarray] = None, zoom_out: bool = True,
+            narrowest: float = NARROWEST) -> np.ndarray:
     """A randomly changed ``size`` x ``size`` view of a cached crop.
 
     Scale jitter zooms out (up to 1.3x, real context from the cache) and in (0.7x, about the
@@ -90,7 +97,7 @@ def augment(crop: np.ndarray, size: int, rng: np.random.RandomState,
     side = NOMINAL_SIDE * scale
     # Hand-drawn boxes are rarely square (mask-detection-voc: height/width 0.85-2.4), and a
     # box crop is squeezed to a square by the resize: show faces squeezed that way too.
-    aspect = np.exp(rng.uniform(np.log(0.85), np.log(1.7))) if rng.rand() < 0.4 else 1.0
+    aspect = np.exp(rng.uniform(np.log(narrowest), np.log(1.7))) if rng.rand() < 0.4 else 1.0
     window = np.array([side * min(1.0, 1.0 / aspect), side * min(1.0, aspect)])
     shift = rng.uniform(-0.12, 0.12, 2) * NOMINAL_SIDE
     angle = rng.uniform(-12, 12) if rng.rand() < 0.7 else 0.0

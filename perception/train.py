@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from perception.augment import NARROWEST
 from perception.classifier import DEFAULT_WEIGHTS, LIGHT_CHOICES, apply_light, build_model
 from common.errors import InputError
 from perception.types import LABELS
@@ -67,7 +68,8 @@ def item_label(crop_set, item: Tuple[int, int]) -> int:
 
 
 def render(crop_set, item: Tuple[int, int], size: int, rng: np.random.RandomState,
-           train: bool, motif_rate: Optional[float] = None) -> np.ndarray:
+           train: bool, motif_rate: Optional[float] = None,
+           narrowest: float = NARROWEST) -> np.ndarray:
     """The RGB uint8 image of one item: synthesis first (on the full cached crop), then either
     augmentation (training) or the plain live framing (validation and test)."""
     from perception.augment import augment, view
@@ -85,7 +87,7 @@ def render(crop_set, item: Tuple[int, int], size: int, rng: np.random.RandomStat
     if not train:
         return view(crop, size)
     return augment(crop, size, rng, valid=crop_set.valid[index],
-                   zoom_out=not bool(crop_set.tight[index]))
+                   zoom_out=not bool(crop_set.tight[index]), narrowest=narrowest)
 
 
 class CropDataset:
@@ -93,9 +95,11 @@ class CropDataset:
 
     def __init__(self, crop_set, items: Sequence[Tuple[int, int]], size: int, train: bool,
                  mean: Sequence[float], std: Sequence[float], seed: int,
-                 light: str = "none", motif_rate: Optional[float] = None) -> None:
+                 light: str = "none", motif_rate: Optional[float] = None,
+                 narrowest: float = NARROWEST) -> None:
         self.crop_set = crop_set
         self.motif_rate = motif_rate
+        self.narrowest = narrowest
         self.light = light
         self.items = list(items)
         self.size = size
@@ -115,7 +119,7 @@ class CropDataset:
         rng = np.random.RandomState((self.seed * 1000003 + self.epoch * 7919 + position)
                                     % (2 ** 31))
         image = apply_light(render(self.crop_set, self.items[position], self.size, rng,
-                                   self.train, self.motif_rate), self.light)
+                                   self.train, self.motif_rate, self.narrowest), self.light)
         array = (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return (torch.from_numpy(array.transpose(2, 0, 1).copy()),
                 item_label(self.crop_set, self.items[position]))
@@ -262,7 +266,7 @@ def train(args: argparse.Namespace) -> Dict:
                                                           args.synth_masked,
                                                           args.repeat_incorrect)
         train_set = CropDataset(crop_set, items, args.input_size, True, mean, std, args.seed,
-                                args.light, args.motif_rate)
+                                args.light, args.motif_rate, args.narrowest)
         train_set.epoch = epoch
         loader = DataLoader(train_set, shuffle=True, drop_last=len(items) > args.batch_size,
                             generator=torch.Generator().manual_seed(args.seed + epoch),
@@ -394,6 +398,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--motif-rate", type=float, default=None,
                         help="share of drawn cloth and patterned training masks with a printed "
                              "mouth or face (default: perception.synth.MOTIF_RATE)")
+    parser.add_argument("--narrowest", type=float, default=NARROWEST,
+                        help="narrowest squeezed training view, as a share of the face's "
+                             "width (default %(default)s; 0.55 also covers faces seen from "
+                             "45 degrees)")
     parser.add_argument("--repeat-incorrect", type=int, default=1,
                         help="draw each real 'incorrect' crop this many times an epoch")
     parser.add_argument("--backbone", default=DEFAULT_BACKBONE,
@@ -427,6 +435,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
               ("--workers", args.workers >= 0), ("--synth-masked", 0 <= args.synth_masked <= 1),
               ("--ema", 0 <= args.ema < 1), ("--repeat-incorrect", args.repeat_incorrect >= 1),
               ("--motif-rate", args.motif_rate is None or 0 <= args.motif_rate <= 1),
+              ("--narrowest", 0.3 <= args.narrowest <= 1),
               ("--width-mult", 0.1 <= args.width_mult <= 2.0),
               ("--limit", args.limit is None or args.limit >= 1),
               ("--average-from", args.average_from is None
