@@ -269,15 +269,15 @@ def test_trajectory_delay_and_no_loop():
         Trajectory(((0.0, 0.0, 0.0, 0.0, 0.0),), tension=2.0)
 
 
-def _texture_sources():
-    """{texture name: source photo} as worlds/tools/make_face_textures.py makes them."""
+def _face_texture_tool():
+    """worlds/tools/make_face_textures.py, which lists each texture's source photo."""
     import importlib.util
 
     path = os.path.join(WORLDS_DIR, "tools", "make_face_textures.py")
     spec = importlib.util.spec_from_file_location("make_face_textures", path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    return {name: source for name, _, source in tool.FACES}, tool
+    return tool
 
 
 def test_actors_wear_real_crowd_faces_set_aside_from_training():
@@ -287,7 +287,8 @@ def test_actors_wear_real_crowd_faces_set_aside_from_training():
     from perception.data import load_holdout
     from perception.kaggle import load_test_split
 
-    sources, tool = _texture_sources()
+    tool = _face_texture_tool()
+    sources = {name: source for name, _, source in tool.FACES}
     actors = [a for name in WORLDS for a in load_world(name).actors]
     texture = {a.name: os.path.splitext(os.path.basename(a.face_texture))[0] for a in actors}
     crowd = [a for a in actors if sources[texture[a.name]].startswith(tool.KAGGLE)]
