@@ -57,12 +57,6 @@ FACES: List[Tuple[str, str, str]] = [
 ]
 
 
-def holdout_names() -> List[str]:
-    path = os.path.join(ROOT, "perception", "holdout.txt")
-    with open(path) as handle:
-        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
-
-
 def square_face_crop(image_bgr: np.ndarray, box) -> np.ndarray:
     """A SIZE x SIZE crop centred a little above the face box centre (to keep the hair)."""
     import cv2
@@ -84,6 +78,7 @@ def square_face_crop(image_bgr: np.ndarray, box) -> np.ndarray:
 def main(argv=None) -> int:
     import cv2
 
+    from perception.data import load_holdout
     from perception.detector import FaceDetector
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,7 +86,7 @@ def main(argv=None) -> int:
         "MASK_PATROL_DATASETS", os.path.join(ROOT, "..", "shared", "datasets")))
     args = parser.parse_args(argv)
     folder = os.path.join(args.datasets, "mask-classification")
-    allowed = set(holdout_names())
+    allowed = load_holdout()
     detector = FaceDetector(min_face_size=20, min_score=0.9)
     os.makedirs(TEXTURES, exist_ok=True)
     for name, label, source in FACES:
