@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from behaviors.control import Pose2D
-from behaviors.people import (CLOTHES_MATCH_DISTANCE, PersonMemory, clothes_distance,
-                              locate_face, same_clothes, torso_signature)
+from behaviors.people import (CLOTHES_DIFFER_DISTANCE, CLOTHES_MATCH_DISTANCE, PersonMemory,
+                              clothes_distance, locate_face, same_clothes, torso_signature)
 
 FACE = (300.0, 100.0, 340.0, 150.0)
 
@@ -100,18 +100,36 @@ def test_a_person_is_recognised_far_from_the_alert_by_the_clothes_of_a_later_sig
     assert str(memory) == "1 person(s) alerted, 2 sighting(s)"
 
 
-def test_a_stranger_taken_for_someone_by_place_alone_is_not_remembered_as_them():
-    # In the crowd, people walk lanes 0.4 m apart: a stranger passing the spot where
-    # someone was alerted is taken for them there. Remembering the stranger's clothes
-    # under that person would take the stranger for them everywhere, and never alert.
-    red = torso_signature(person_frame((40, 40, 200)), FACE)
-    green = torso_signature(person_frame((60, 160, 50)), FACE)
+def test_a_stranger_in_other_clothes_passing_an_alerted_persons_spot_is_not_them():
+    # In the crowd, people walk lanes 0.4 m apart. In the loop, uma (in blue) passed the
+    # spot where pia (in red) was alerted four times and was taken for pia each time, by
+    # place alone, at clothes distances of 0.8: she was never alerted. leo (green), alerted
+    # elsewhere, passing the same spot must be leo, not pia, and not someone new.
+    red, green, blue = (torso_signature(person_frame(c), FACE)
+                        for c in ((40, 40, 200), (60, 160, 50), (200, 60, 40)))
+    assert clothes_distance(red, blue) >= CLOTHES_DIFFER_DISTANCE
     memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
     memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
-    here = memory.match((0.5, 0.0), 30.0, green)
-    assert here.track_id == 1                       # by place alone
-    assert not memory.seen_again(here, (0.5, 0.0), 30.0, green)
-    assert memory.match((1.6, 0.0), 32.0, green) is None  # further on: someone new
+    memory.remember((6.0, 0.0), 0.0, track_id=2, label="unmasked", signature=green)
+    assert memory.match((0.4, 0.0), 30.0, blue) is None          # uma: someone new
+    assert memory.match((0.4, 0.0), 30.0, green).track_id == 2   # leo, by his clothes
+    assert memory.match((0.4, 0.0), 30.0, red).track_id == 1     # pia herself
+    assert memory.match((0.4, 0.0), 30.0).track_id == 1          # clothes unknown: place
+
+
+def test_a_face_taken_for_someone_by_place_in_doubtful_clothes_is_not_remembered_as_them():
+    # Clothes that neither match nor clearly differ (other light, or someone else): place
+    # decides here, but remembering those clothes under the person would take whoever
+    # wears them for that person everywhere from then on.
+    red = torso_signature(person_frame((40, 40, 200)), FACE)
+    pale = torso_signature(person_frame((70, 70, 200)), FACE)
+    assert CLOTHES_MATCH_DISTANCE <= clothes_distance(red, pale) < CLOTHES_DIFFER_DISTANCE
+    memory = PersonMemory(radius_m=1.2, memory_s=600, walk_speed=1.5)
+    memory.remember((0.0, 0.0), 0.0, track_id=1, label="unmasked", signature=red)
+    here = memory.match((0.5, 0.0), 30.0, pale)
+    assert here.track_id == 1                       # by place
+    assert not memory.seen_again(here, (0.5, 0.0), 30.0, pale)
+    assert memory.match((1.6, 0.0), 32.0, pale) is None  # further on: nobody known
     assert str(memory) == "1 person(s) alerted, 1 sighting(s)"
 
 
