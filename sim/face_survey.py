@@ -13,6 +13,10 @@ person to alert on do (or none of their views finds the face).
 
     python -m sim.face_survey                      # every world, the shipped weights
     python -m sim.face_survey --world crowd --weights W.pt --json survey.json
+    python -m sim.face_survey --world crowd --distances 5 6 --set detector=centerface
+
+``--set`` changes one setting of the settings file for the survey (a detector, its
+smallest face), so a detector is surveyed as the robot would run it.
 
 One frame is one classification, so this is harsher than the robot, which smooths a
 track's label over several detections before it raises an alert. The two sides are judged
@@ -26,7 +30,7 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from common.errors import InputError
 from perception.types import ALERT_LABELS
@@ -61,15 +65,31 @@ class FaceView:
         return (p >= gate) != (self.label in ALERT_LABELS)
 
 
-def patrol_pipeline(weights_path: Optional[str] = None):
+def patrol_pipeline(weights_path: Optional[str] = None,
+                    overrides: Optional[Dict[str, Any]] = None):
     """The FramePipeline that patrol_node builds from the settings file (config/patrol.yaml),
     so the survey sees what the robot's classifier sees; ``weights_path`` replaces only the
-    classifier, to survey candidate weights."""
+    classifier, to survey candidate weights; ``overrides`` replace settings of the file, as
+    a launch file's parameters would (an unknown or bad one raises ValueError)."""
     from behaviors.settings import load_settings_file, read_settings
 
-    _, perception, _ = read_settings({"weights": weights_path} if weights_path else {},
-                                     load_settings_file())
+    params = dict(overrides or {})
+    if weights_path:
+        params["weights"] = weights_path
+    _, perception, _ = read_settings(params, load_settings_file())
     return perception.build_pipeline()
+
+
+def parse_setting(text: str) -> Tuple[str, Any]:
+    """'detector=centerface' -> ('detector', 'centerface'); the value is read as YAML, as in
+    the settings file ('min_face_size=12' gives the number 12)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError("expected KEY=VALUE, e.g. detector=centerface, got %r"
+                                         % text)
+    return key.strip(), yaml.safe_load(value)
 
 
 def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
@@ -91,7 +111,8 @@ def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
                     heading = yaw + math.radians(bearing)
                     rx, ry = x + distance * math.cos(heading), y + distance * math.sin(heading)
                     sim.place_robot(rx, ry, math.atan2(y - ry, x - rx))
-                    seen = sim.visible_faces(max_angle=math.radians(60.0), max_distance=6.0)
+                    seen = sim.visible_faces(max_angle=math.radians(60.0),
+                                             max_distance=max(6.0, max(distances) + 1.0))
                     if actor.name not in seen:
                         continue
                     u, v, _ = seen[actor.name]
@@ -181,14 +202,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="alert gate on p(unmasked) + p(incorrect) (default: the tree's "
                              "alert_min_probability, %(default)s)")
     parser.add_argument("--json", default=None, help="also write every view to this file")
+    parser.add_argument("--distances", type=float, nargs="+", default=DISTANCES, metavar="M",
+                        help="distances from each face in metres (default: %s)"
+                             % " ".join(str(d) for d in DISTANCES))
+    parser.add_argument("--set", type=parse_setting, action="append", default=[],
+                        metavar="KEY=VALUE", dest="settings",
+                        help="change one setting of the settings file for the survey, e.g. "
+                             "detector=centerface or min_face_size=12 (repeatable)")
     args = parser.parse_args(argv)
     if not 0.0 < args.gate <= 1.0:
         parser.error("--gate must be in (0, 1], got %r" % args.gate)
+    if not all(0.5 <= d <= 20.0 for d in args.distances):
+        parser.error("--distances must be in [0.5, 20] m, got %s" % (args.distances,))
     try:
-        pipeline = patrol_pipeline(args.weights)
+        pipeline = patrol_pipeline(args.weights, dict(args.settings))
+    except ValueError as exc:
+        parser.error("--set: %s" % exc)
+    try:
         views: List[FaceView] = []
         for world in args.world or available_worlds():
-            views += survey_world(world, pipeline)
+            views += survey_world(world, pipeline, distances=args.distances)
     except InputError as exc:
         print("face_survey: error: %s" % exc, file=sys.stderr)
         return 2
