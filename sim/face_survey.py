@@ -216,15 +216,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--distances must be in [0.5, 20] m, got %s" % (args.distances,))
     try:
         pipeline = patrol_pipeline(args.weights, dict(args.settings))
-    except ValueError as exc:
-        parser.error("--set: %s" % exc)
-    try:
         views: List[FaceView] = []
         for world in args.world or available_worlds():
             views += survey_world(world, pipeline, distances=args.distances)
-    except InputError as exc:
+    except InputError as exc:  # a world or weights file that is missing or broken
         print("face_survey: error: %s" % exc, file=sys.stderr)
         return 2
+    except ValueError as exc:  # a --set key or value the settings refuse
+        parser.error("--set: %s" % exc)
     summary = summarise(views, args.gate)
     print(render(summary))
     if args.json:

@@ -117,8 +117,10 @@ def test_views_from_beyond_six_metres_are_surveyed(pipeline):
     (["--set", "detector=yolo"], "detector must be one of mtcnn, centerface, got 'yolo'"),
     (["--set", "detector"], "expected KEY=VALUE"),
     (["--distances", "0.1"], "--distances must be in [0.5, 20] m"),
+    (["--weights", "/no/such.pt"], "weights file /no/such.pt does not exist"),
 ])
 def test_bad_settings_and_distances_are_one_clear_error(args, words):
     bad = run_module("sim.face_survey", "--world", "corridor", *args)
     assert bad.returncode == 2 and words in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+    assert ("--set" in bad.stderr.splitlines()[-1]) == (args[0] == "--set")
