@@ -102,6 +102,7 @@ def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
     from sim.simulator import Simulator
 
     views = []
+    reach = max(6.0, max(distances) + 1.0)  # the farthest face that counts as in view
     with Simulator(world) as sim:
         poses = sim.actor_poses()
         for actor in sim.world.actors:
@@ -111,8 +112,7 @@ def survey_world(world: str, pipeline, distances: Sequence[float] = DISTANCES,
                     heading = yaw + math.radians(bearing)
                     rx, ry = x + distance * math.cos(heading), y + distance * math.sin(heading)
                     sim.place_robot(rx, ry, math.atan2(y - ry, x - rx))
-                    seen = sim.visible_faces(max_angle=math.radians(60.0),
-                                             max_distance=max(6.0, max(distances) + 1.0))
+                    seen = sim.visible_faces(max_angle=math.radians(60.0), max_distance=reach)
                     if actor.name not in seen:
                         continue
                     u, v, _ = seen[actor.name]
@@ -215,15 +215,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not all(0.5 <= d <= 20.0 for d in args.distances):
         parser.error("--distances must be in [0.5, 20] m, got %s" % (args.distances,))
     try:
-        pipeline = patrol_pipeline(args.weights, dict(args.settings))
+        try:
+            pipeline = patrol_pipeline(args.weights, dict(args.settings))
+        except ValueError as exc:
+            if isinstance(exc, InputError):
+                raise  # a missing or broken weights file: reported below
+            parser.error("--set: %s" % exc)  # a key or value the settings refuse
         views: List[FaceView] = []
         for world in args.world or available_worlds():
             views += survey_world(world, pipeline, distances=args.distances)
     except InputError as exc:  # a world or weights file that is missing or broken
         print("face_survey: error: %s" % exc, file=sys.stderr)
         return 2
-    except ValueError as exc:  # a --set key or value the settings refuse
-        parser.error("--set: %s" % exc)
     summary = summarise(views, args.gate)
     print(render(summary))
     if args.json:
