@@ -105,13 +105,20 @@ class MaskClassifier:
     ``.pt``, the onnx runtime runs its export beside it (``X.pt`` -> ``X.onnx``), so one
     weights setting serves both runtimes. Both give the same labels (the export measures it,
     see the model card); the onnx runtime uses one onnxruntime thread and never imports torch.
+
+    ``flip_average`` averages each crop's probabilities with those of its mirror image, in the
+    same batch. Why: a face's label does not depend on its side, but the network's errors
+    do. On the Kaggle test split (faces >= 12 px) it turned 4 of 15 false alerts on masked
+    faces and 2 of 13 missed masks below the nose right, and broke none (model card, "Mirror
+    average"); it costs one more crop per face in the batch.
     """
 
     def __init__(self, weights_path: Optional[str] = None, device: str = "cpu",
-                 runtime: str = "torch") -> None:
+                 runtime: str = "torch", flip_average: bool = True) -> None:
         if runtime not in RUNTIMES:
             raise ValueError("runtime must be one of %s, got %r" % (", ".join(RUNTIMES), runtime))
         self.runtime = runtime
+        self.flip_average = bool(flip_average)
         if runtime == "onnx":
             self.weights_path = onnx_path_for(weights_path)
             self._session, checkpoint = load_onnx(self.weights_path)
@@ -174,8 +181,19 @@ class MaskClassifier:
         return torch.from_numpy(self.preprocess_array(crops_rgb)).to(self.device)
 
     def probabilities(self, crops_rgb: Sequence[np.ndarray]) -> np.ndarray:
-        """Class probabilities of RGB crops in one batch: an N x len(labels) float array."""
+        """Class probabilities of RGB crops in one batch: an N x len(labels) float array
+        (with ``flip_average``, the mean of each crop's and its mirror image's)."""
         batch = self.preprocess_array(crops_rgb)
+        count = len(batch)
+        if self.flip_average:
+            batch = np.ascontiguousarray(np.concatenate([batch, batch[:, :, :, ::-1]]))
+        probabilities = self._network_probabilities(batch)
+        if self.flip_average:
+            probabilities = (probabilities[:count] + probabilities[count:]) / 2.0
+        return probabilities
+
+    def _network_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax of the network's logits for one preprocessed NCHW batch."""
         if self.runtime == "onnx":
             logits = self._session.run(None, {self._session.get_inputs()[0].name: batch})[0]
             logits = logits - logits.max(axis=1, keepdims=True)

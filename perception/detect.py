@@ -102,7 +102,8 @@ def detect(args) -> None:
         detect_every=args.detect_every if sequence else 1,
         min_face_size=args.min_face_size or (40 if sequence else 20),
         scale=args.scale or (0.5 if sequence else 1.0),
-        num_threads=args.threads, detector=args.detector, detector_upscale=args.upscale)
+        num_threads=args.threads, detector=args.detector, detector_upscale=args.upscale,
+        flip_average=not sequence)  # a photo gets one round, so both sides in it
 
     frames: List[Dict] = []
     writer = None

@@ -10,7 +10,10 @@ a robot camera gives 30. The pipeline spends the detector only where it pays:
   while the classifier crops from the full-resolution frame;
 - the classifier runs once per detection round, in ONE batch, on the faces the detector
   just (re)found: new faces get a label at once, known faces add evidence to their smoothed
-  label, and KCF-only frames cost no classification.
+  label, and KCF-only frames cost no classification;
+- every other round classifies the faces' mirror images: the track's smoothing then
+  averages a face's verdict with its mirror image's, which is what the photo tools'
+  ``MaskClassifier(flip_average=True)`` does in one round at twice the cost.
 
 Every result carries per-stage timings, so a node can log where its time goes.
 """
@@ -69,6 +72,12 @@ class FramePipeline:
         horizontal_fov: the camera's horizontal field of view (radians). With it, ``process``
             takes the camera's yaw and removes the turn between frames from the tracks
             (``FaceTracker.turn``); None ignores any yaw given.
+
+    Classification rounds alternate between the crops and their mirror images (the first
+    round after ``reset`` is unmirrored). With the tracker's default smoothing of 0.5, a
+    still face's label after two rounds is the mean of both verdicts: on single crops of
+    real crowd faces that mean made fewer mistakes than either (perception/models/
+    MODEL_CARD.md, "Mirror average"), and alternating gets it without a second crop a round.
     """
 
     def __init__(self, detector, classifier, tracker: Optional[FaceTracker] = None,
@@ -97,6 +106,7 @@ class FramePipeline:
         self.horizontal_fov = horizontal_fov
         self.frame_index = -1
         self._last_yaw: Optional[float] = None
+        self._classify_rounds = 0
         if num_threads is not None:
             set_threads(num_threads)
 
@@ -105,7 +115,7 @@ class FramePipeline:
                 min_face_size: int = 40, scale: float = 0.5, num_threads: Optional[int] = 1,
                 horizontal_fov: Optional[float] = None, detector: str = "mtcnn",
                 detector_upscale: float = 1.0, runtime: str = "torch",
-                **tracker_options) -> "FramePipeline":
+                flip_average: bool = False, **tracker_options) -> "FramePipeline":
         """Detector, classifier and tracker with settings measured on this machine.
 
         ``detector`` names the face detector (``perception.detector.DETECTORS``: "mtcnn" or
@@ -116,7 +126,9 @@ class FramePipeline:
         is the classifier's (``perception.classifier.RUNTIMES``): "torch" runs the .pt,
         "onnx" the exported .onnx on onnxruntime, and MTCNN's exported networks too (CenterFace
         is ONNX either way), so the "onnx" pipeline never imports torch (the robot's install
-        has none). The defaults
+        has none). ``flip_average`` makes the classifier average each crop with its mirror
+        image in every round (``MaskClassifier``): for still photos, which get one round;
+        video needs no more than the alternating mirror rounds (class docstring). The defaults
         were picked with bench/perception.py on a 640x480 scene with four faces, on the
         shared 2-core machine (load 3-4.7, so every number moves by 2x): MTCNN detection
         at half size 60-125 ms against 75-160 ms at full size, KCF 9-20 ms for four faces,
@@ -138,7 +150,7 @@ class FramePipeline:
         face_detector = FaceDetector(min_face_size=max(12, int(round(min_face_size * scale))),
                                      backend=detector, upscale=detector_upscale,
                                      runtime=runtime)
-        classifier = MaskClassifier(weights_path, runtime=runtime)
+        classifier = MaskClassifier(weights_path, runtime=runtime, flip_average=flip_average)
         return cls(face_detector, classifier, FaceTracker(**tracker_options),
                    detect_every=detect_every, scale=scale, num_threads=num_threads,
                    horizontal_fov=horizontal_fov)
@@ -148,6 +160,7 @@ class FramePipeline:
         self.tracker.reset()
         self.frame_index = -1
         self._last_yaw = None
+        self._classify_rounds = 0
 
     def process(self, frame_bgr: np.ndarray, camera_yaw: Optional[float] = None
                 ) -> FrameResult:
@@ -204,9 +217,11 @@ class FramePipeline:
             t = time.perf_counter()
             by_id = {track.track_id: track for track in self.tracker.tracks}
             ids = [i for i in fresh if i in by_id]
+            columns = -1 if self._classify_rounds % 2 else 1  # -1: mirror image
+            self._classify_rounds += 1
             crops = [np.ascontiguousarray(
                 crop_face(frame_bgr, _scale_box(by_id[i].box, 1.0 / sx, 1.0 / sy),
-                          self.crop_margin)[:, :, ::-1]) for i in ids]
+                          self.crop_margin)[:, ::columns, ::-1]) for i in ids]
             results = self.classifier.classify(crops)
             self.tracker.add_classifications(dict(zip(ids, results)))
             timings["classify"] = time.perf_counter() - t

@@ -83,6 +83,22 @@ def test_probabilities_are_a_distribution_and_batches_agree(fixture_verdicts, de
     assert classifier.classify([]) == []
 
 
+def test_the_mirror_average_gives_a_face_and_its_mirror_image_one_verdict(classifier):
+    """flip_average (the default) averages a crop's verdict with its mirror image's."""
+    image = astronaut_bgr()
+    crop = np.ascontiguousarray(crop_face(image[:, :, ::-1], (180, 60, 290, 190)))
+    mirror = np.ascontiguousarray(crop[:, ::-1])
+    plain = MaskClassifier(flip_average=False)
+    assert classifier.flip_average and not plain.flip_average
+    one_side, other_side = plain.probabilities([crop, mirror])
+    # The network alone tells the two apart; the mirror average is their mean.
+    assert np.abs(one_side - other_side).max() > 2e-3
+    averaged, averaged_mirror = classifier.probabilities([crop, mirror])
+    assert np.allclose(averaged, (one_side + other_side) / 2.0, atol=1e-3)
+    assert np.allclose(averaged, averaged_mirror, atol=1e-3)
+    assert averaged.sum() == pytest.approx(1.0, abs=1e-5)
+
+
 def test_crop_face_is_square_and_pads_at_borders():
     image = np.arange(100 * 80 * 3, dtype=np.uint8).reshape(100, 80, 3)
     crop = crop_face(image, (60, 70, 80, 100), margin=0.25)

@@ -119,6 +119,41 @@ def test_default_pipeline_passes_the_runtime_to_the_classifier():
         FramePipeline.default(detector="centerface", runtime="tflite")
 
 
+class CropRecorder:
+    """The real classifier, keeping each round's crops (to see what the pipeline gave it)."""
+
+    def __init__(self, classifier) -> None:
+        self.classifier, self.rounds = classifier, []
+
+    def classify(self, crops):
+        self.rounds.append([crop.copy() for crop in crops])
+        return self.classifier.classify(crops)
+
+
+def test_every_other_round_classifies_mirror_images_and_the_track_averages_both(detector):
+    from perception.classifier import MaskClassifier
+
+    plain = MaskClassifier(flip_average=False)
+    recorder = CropRecorder(plain)
+    pipeline = FramePipeline(detector, recorder, FaceTracker(), detect_every=1)
+    image = astronaut_bgr()
+    first = pipeline.process(image).tracks[0]
+    (second,) = pipeline.process(image).tracks
+    (crop,), (mirrored,) = recorder.rounds
+    assert np.array_equal(mirrored, crop[:, ::-1])
+    one_side, other_side = plain.probabilities([crop, crop[:, ::-1].copy()])
+    assert np.allclose(first.probabilities, one_side, atol=1e-6)
+    # Smoothing 0.5: after two rounds the still face's label is the mean of both verdicts.
+    assert np.allclose(second.probabilities, (one_side + other_side) / 2.0, atol=1e-6)
+    pipeline.process(image)
+    assert np.array_equal(recorder.rounds[2][0], crop)  # then unmirrored again
+    pipeline.reset()
+    pipeline.process(image)
+    assert np.array_equal(recorder.rounds[3][0], crop)  # a reset starts unmirrored
+    assert FramePipeline.default().classifier.flip_average is False  # no double cost
+    assert FramePipeline.default(flip_average=True).classifier.flip_average  # still photos
+
+
 def test_default_pipeline_names_the_detector_choices():
     with pytest.raises(ValueError) as info:
         FramePipeline.default(detector="haar")
