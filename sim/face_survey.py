@@ -217,9 +217,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         try:
             pipeline = patrol_pipeline(args.weights, dict(args.settings))
+        except InputError:
+            raise  # a missing or broken weights file (an InputError is a ValueError): below
         except ValueError as exc:
-            if isinstance(exc, InputError):
-                raise  # a missing or broken weights file: reported below
             parser.error("--set: %s" % exc)  # a key or value the settings refuse
         views: List[FaceView] = []
         for world in args.world or available_worlds():
