@@ -139,6 +139,25 @@ def test_detection_metrics_on_a_hand_labelled_photo_and_its_small_copy(tmp_path,
     assert "(2 photos, 3 faces)" in table and "1/2" in table
 
 
+def test_all_class_scores_rank_a_face_the_classifier_labels_otherwise(tmp_path, classifier):
+    """A bare face boxed by hand as ``incorrect``: the robot's label (unmasked) scores no
+    incorrect AP, but as an incorrect candidate at its low probability it is the only one,
+    and found: AP 1.0 in the YOLO-style figure."""
+    import cv2
+    import skimage.data
+
+    from perception.data import VocImage
+    from perception.detector import FaceDetector
+
+    path = str(tmp_path / "face.png")
+    cv2.imwrite(path, np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]))
+    entries = [VocImage(path, (((180, 60, 268, 176), "incorrect"),))]
+    result = evaluate_detection(FaceDetector(backend="centerface"), classifier, entries)
+    assert result["per_class"]["incorrect"] == {"ap": 0.0, "detections": 0, "truth_boxes": 1}
+    assert result["per_class_all_scores"] == {"incorrect": 1.0}
+    assert result["map_all_scores"] == 1.0 and result["map"] == 0.0
+
+
 def _fixture_crops():
     import cv2
 
