@@ -129,3 +129,43 @@ def test_landmarks_of_a_turned_head_are_dropped_so_no_mask_is_drawn_from_them():
                     tight=np.zeros(3, bool), source=np.arange(3), files=["a", "b", "c"],
                     split=np.zeros(3, np.int64), valid=np.zeros((3, 4), np.float32))
     assert frontal_landmarks_only(crops).has_landmarks().tolist() == [True, False, False]
+
+
+def test_kaggle_all_trains_on_the_kaggle_validation_photos_too(tmp_path):
+    """Seven crowd photos, each with one real mask below the nose: by photo, one of them is
+    a validation photo, unless --kaggle-all puts it into training."""
+    import shutil
+
+    from perception.classifier import MaskClassifier
+    from perception.train import main
+
+    for folder in ("with_mask", "without_mask"):
+        target = tmp_path / "mask-classification" / folder
+        target.mkdir(parents=True)
+        for name in sorted(os.listdir(os.path.join(FIXTURES, folder))):
+            shutil.copy(os.path.join(FIXTURES, folder, name), str(target / ("t_" + name)))
+    face = read_bgr(os.path.join(FIXTURES, "without_mask", "261.jpg"))
+    box = (20, 20, face.shape[1] - 20, face.shape[0] - 20)
+    below_nose = [("mask_weared_incorrect", box)]
+    _kaggle_folder(tmp_path, {"maksssksksss%d.jpg" % (9000 + i): (face, below_nose)
+                              for i in range(7)})
+    common = ["--data", str(tmp_path), "--kaggle", "--epochs", "1", "--average-from", "1",
+              "--width-mult", "0.25", "--input-size", "64", "--batch-size", "8",
+              "--workers", "0", "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    sizes = {}
+    for flag in ([], ["--kaggle-all"]):
+        out = tmp_path / ("w%d.pt" % len(flag))
+        assert main(common + flag + ["--out", str(out)]) == 0
+        sizes[bool(flag)] = MaskClassifier(str(out)).metrics["split_crops"]
+    assert (sizes[False]["train"]["incorrect"], sizes[False]["val"]["incorrect"]) == (6, 1)
+    assert (sizes[True]["train"]["incorrect"], sizes[True]["val"]["incorrect"]) == (7, 0)
+    # the portraits keep their validation split
+    assert sizes[True]["val"]["masked"] == sizes[False]["val"]["masked"] > 0
+
+
+def test_kaggle_all_without_kaggle_is_refused(capsys):
+    from perception.train import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "x", "--kaggle-all", "--average-from", "1"])
+    assert "needs --kaggle" in capsys.readouterr().err
