@@ -348,11 +348,13 @@ class AlertStore:
         try:
             _make_private_dirs(self.base_dir)
             _make_private_dirs(self.snapshot_dir)
-            if not os.path.isdir(self.path):
+            if not os.path.exists(self.path):
+                _publish_new_store(self.path)
+            elif not os.path.isdir(self.path):
                 _make_private_file(self.path)
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise InputError("cannot create alert store at %s (%s); choose a writable folder"
-                             % (path, exc.strerror or exc))
+                             % (path, getattr(exc, "strerror", None) or exc))
         try:
             self._conn = _connect(self.path, read_only=False)
         except sqlite3.Error as exc:
@@ -364,7 +366,7 @@ class AlertStore:
                 raise InputError("alert store %s cannot use write-ahead logging (journal mode "
                                  "%s); put it on a local disk" % (path, mode))
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._upgrade(path)
+            _upgrade_schema(self._conn, path)
             for suffix in ("-wal", "-shm"):  # SQLite copies the mode, but older files exist
                 if os.path.exists(self.path + suffix):
                     _make_private_file(self.path + suffix)
@@ -375,33 +377,6 @@ class AlertStore:
             self._conn.close()
             raise InputError("cannot create alert store at %s (%s); pass a new file or an "
                              "existing alerts.sqlite" % (path, exc))
-
-    def _upgrade(self, path: str) -> None:
-        """Create the schema, or bring a version 1 store to version 2, in one transaction.
-
-        Version 1 refused every UPDATE; its trigger is replaced by the one that lets a
-        recorded purge (and nothing else) blank the snapshot paths.
-        """
-        conn = self._conn
-        conn.isolation_level = None  # explicit transactions: DDL and the version together
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                                      "AND name = 'alerts'").fetchone()[0]
-                version = _check_schema(conn, path) if tables else 0
-                if version < SCHEMA_VERSION:
-                    conn.execute("DROP TRIGGER IF EXISTS alerts_append_only_update")
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    conn.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        finally:
-            conn.isolation_level = ""
-        _check_schema(conn, path)
 
     def record(self, stamp: float, track_id: int, label: str, score: float,
                box: Sequence[float], frame_bgr: Any,
@@ -637,6 +612,60 @@ def _make_private_dirs(path: str) -> None:
                 raise
             continue
         os.chmod(folder, 0o700)  # whatever the umask
+
+
+def _upgrade_schema(conn: sqlite3.Connection, path: str) -> None:
+    """Create the schema, or bring a version 1 store to version 2, in one transaction.
+
+    Version 1 refused every UPDATE; its trigger is replaced by the one that lets a
+    recorded purge (and nothing else) blank the snapshot paths.
+    """
+    conn.isolation_level = None  # explicit transactions: DDL and the version together
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                  "AND name = 'alerts'").fetchone()[0]
+            version = _check_schema(conn, path) if tables else 0
+            if version < SCHEMA_VERSION:
+                conn.execute("DROP TRIGGER IF EXISTS alerts_append_only_update")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = ""
+    _check_schema(conn, path)
+
+
+def _publish_new_store(path: str) -> None:
+    """Create a new store under a temporary name and link it into place with its schema.
+
+    Why: a reader that polls for the store (the console, a test waiting for the first
+    alert) must find no file or a whole store, never an SQLite file without its tables,
+    which it rightly refuses as not a store. The link never replaces a store that another
+    writer made meanwhile.
+    """
+    temporary = "%s.%s.new" % (path, uuid.uuid4().hex[:8])
+    _make_private_file(temporary)
+    try:
+        conn = _connect(temporary, read_only=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            _upgrade_schema(conn, temporary)
+        finally:
+            conn.close()  # the last connection's close folds the write-ahead log in
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        for name in (temporary, temporary + "-wal", temporary + "-shm"):
+            if os.path.exists(name):
+                os.unlink(name)
 
 
 def _make_private_file(path: str) -> None:

@@ -83,6 +83,36 @@ def test_store_uses_wal_with_full_sync(tmp_path):
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+def test_a_new_store_appears_under_its_name_only_with_its_schema(tmp_path, monkeypatch):
+    """A reader polling for the store (the console, a ROS graph test waiting for the first
+    alert) must never find an SQLite file without its tables: it would refuse it as not
+    a store. The real schema step is watched, not replaced."""
+    import behaviors.alerts as alerts_module
+
+    path = str(tmp_path / "alerts.sqlite")
+    seen_while_writing = []
+    real_upgrade = alerts_module._upgrade_schema
+
+    def watching_upgrade(conn, name):
+        if not os.path.exists(path):
+            seen_while_writing.append("absent")
+        else:
+            try:
+                seen_while_writing.append(len(read_alerts(path)))
+            except InputError as exc:
+                seen_while_writing.append(str(exc))
+        return real_upgrade(conn, name)
+
+    monkeypatch.setattr(alerts_module, "_upgrade_schema", watching_upgrade)
+    with AlertStore(path) as store:
+        record_one(store)
+    # first the schema of the new file (not yet there), then the check on opening it
+    assert seen_while_writing == ["absent", 0]
+    assert len(read_alerts(path)) == 1
+    assert not [n for n in os.listdir(str(tmp_path)) if ".new" in n]  # no leftovers
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
 def test_alert_survives_kill_9(tmp_path):
     path = str(tmp_path / "alerts.sqlite")
     script = textwrap.dedent("""
