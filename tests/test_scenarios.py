@@ -65,10 +65,26 @@ def outcome_of(world: str, tmp_path_factory) -> Outcome:
     return judge_run(load_scenario(world), scenario_run(world, tmp_path_factory))
 
 
+def explain_alerts(outcome: Outcome, out: str) -> str:
+    """A failure message that says why: the judged report in full (a dict in an assertion
+    is cut short) and the node's own reasons for every alert and recognition. CI keeps
+    only its log; the run's folder is gone by the time anyone reads it."""
+    import glob
+    import json
+
+    reasons = []
+    for path in sorted(glob.glob(os.path.join(out, "logs", "roslog", "latest",
+                                              "patrol_node*.log"))):
+        with open(path, errors="replace") as handle:
+            reasons += [line.rstrip() for line in handle if "raise_alerts" in line]
+    return "%s\npatrol_node on alerts and recognitions:\n%s" % (
+        json.dumps(outcome.as_dict(), indent=1, default=str), "\n".join(reasons) or "(none)")
+
+
 @pytest.mark.parametrize("world", available_worlds())
 def test_expected_people_raise_exactly_one_alert_and_masked_people_none(world, tmp_path_factory):
     outcome = outcome_of(world, tmp_path_factory)
-    report = outcome.as_dict()
+    report = explain_alerts(outcome, scenario_run(world, tmp_path_factory))
     assert outcome.missing == [], report
     assert outcome.duplicated == [], report
     assert outcome.unexpected == [], report
