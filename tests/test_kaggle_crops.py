@@ -134,16 +134,11 @@ def test_landmarks_of_a_turned_head_are_dropped_so_no_mask_is_drawn_from_them():
 def test_kaggle_all_trains_on_the_kaggle_validation_photos_too(tmp_path):
     """Seven crowd photos, each with one real mask below the nose: by photo, one of them is
     a validation photo, unless --kaggle-all puts it into training."""
-    import shutil
-
+    from conftest import portrait_dataset
     from perception.classifier import MaskClassifier
     from perception.train import main
 
-    for folder in ("with_mask", "without_mask"):
-        target = tmp_path / "mask-classification" / folder
-        target.mkdir(parents=True)
-        for name in sorted(os.listdir(os.path.join(FIXTURES, folder))):
-            shutil.copy(os.path.join(FIXTURES, folder, name), str(target / ("t_" + name)))
+    portrait_dataset(tmp_path)
     face = read_bgr(os.path.join(FIXTURES, "without_mask", "261.jpg"))
     box = (20, 20, face.shape[1] - 20, face.shape[0] - 20)
     below_nose = [("mask_weared_incorrect", box)]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from conftest import portrait_dataset
 from perception.classifier import MaskClassifier, crop_face
 from perception.train import main, make_items, parse_args
 
@@ -18,16 +18,9 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    """A mask-classification folder made of the committed fixture photos.
-
-    They are renamed because holdout.txt (rightly) keeps their real names out of training.
-    """
+    """A mask-classification folder made of the committed fixture photos."""
     root = tmp_path_factory.mktemp("datasets")
-    for folder in ("with_mask", "without_mask"):
-        target = root / "mask-classification" / folder
-        target.mkdir(parents=True)
-        for name in sorted(os.listdir(os.path.join(FIXTURES, folder))):
-            shutil.copy(os.path.join(FIXTURES, folder, name), str(target / ("t_" + name)))
+    portrait_dataset(root)
     return root
 
 
